@@ -1,0 +1,50 @@
+# Transformer from Scratch: `make lab` to learn, `make test` to check everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+
+.PHONY: setup lab test test-lib test-notebooks lint outputs bench clean
+
+# Set-up: the course environment in .venv (torch 2.13.0 is the CPU wheel on Linux).
+$(STAMP): requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	MPLBACKEND= $(BIN)/python -c "import matplotlib.pyplot as plt; import course_lib"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(BIN)/ruff check course_lib tests bench notebooks
+
+test-lib: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+test-notebooks: $(STAMP)
+	@if [ -n "$(NOTEBOOKS)" ]; then \
+	  env -u MPLBACKEND $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+	    --nbval-sanitize-with=notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600 $(NOTEBOOKS); \
+	else echo "no notebooks yet"; fi
+
+test: lint test-lib test-notebooks
+
+# Re-execute every notebook in place and strip volatile metadata, keeping outputs and counts.
+outputs: $(STAMP)
+	for nb in $(NOTEBOOKS); do \
+	  env -u MPLBACKEND $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 "$$nb" && \
+	  $(BIN)/nbstripout --keep-output --keep-count "$$nb" || exit 1; \
+	done
+
+bench: $(STAMP)
+	$(BIN)/python bench/step_time.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis

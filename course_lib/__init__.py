@@ -1,0 +1,23 @@
+"""course_lib: the Transformer built piece by piece, one module per notebook of the course."""
+
+from .add_and_norm import LayerNorm, add_and_norm
+from .attention import fused_attention, scaled_dot_product_attention
+from .decoder import Decoder, DecoderLayer
+from .embeddings import TokenEmbedding
+from .encoder import Encoder, EncoderLayer
+from .feed_forward import PositionwiseFeedForward
+from .fused import set_fused
+from .kv_cache import CacheGroup, KVCache
+from .masking import causal_mask, padding_mask
+from .multi_head_attention import MultiHeadAttention
+from .positional_encoding import PositionalEncoding, sinusoidal_positional_encoding
+from .tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
+from .transformer import Transformer
+
+__all__ = [
+    "BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_TOKENS", "UNK_ID",
+    "CacheGroup", "Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "KVCache", "LayerNorm",
+    "MultiHeadAttention", "PositionalEncoding", "PositionwiseFeedForward", "TokenEmbedding", "Transformer",
+    "add_and_norm", "causal_mask", "fused_attention", "padding_mask", "scaled_dot_product_attention",
+    "set_fused", "sinusoidal_positional_encoding",
+]

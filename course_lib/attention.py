@@ -1,0 +1,61 @@
+"""Scaled dot-product attention (notebook 03): softmax(Q K^T / sqrt(d_k)) V, explicit and fused."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .masking import check_mask
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """Raise ValueError when q, k and v cannot meet in attention."""
+    if q.size(-1) != k.size(-1):
+        raise ValueError(f"q and k must share the last dim d_k, got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if k.size(-2) != v.size(-2):
+        raise ValueError(f"k and v must have the same length Lk, got k {tuple(k.shape)} and v {tuple(v.shape)}")
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (output (..., Lq, d_v), weights (..., Lq, Lk)); a fully masked row gives zeros, not NaN."""
+    _check_qkv(q, k, v)
+    # 1. scores = Q K^T / sqrt(d_k): dividing keeps their variance near 1 whatever d_k is
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., Lq, Lk)
+    # 2. a masked key gets score -inf, so exp(-inf) = 0 weight after the softmax
+    if mask is not None:
+        check_mask(mask, scores.shape)
+        scores = scores.masked_fill(~mask, float("-inf"))
+    # 3. softmax over the keys: each query's weights sum to 1
+    weights = torch.softmax(scores, dim=-1)  # (..., Lq, Lk)
+    # 4. a row with every key masked is softmax(-inf, ..., -inf) = NaN: give it zero weight instead
+    if mask is not None:
+        weights = weights.masked_fill(~mask, 0.0)
+    if dropout_p > 0.0:
+        weights = F.dropout(weights, p=dropout_p)
+    # 5. output = weights V: a weighted average of the values
+    return weights @ v, weights  # (..., Lq, d_v), (..., Lq, Lk)
+
+
+def fused_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+) -> torch.Tensor:
+    """Same output as `scaled_dot_product_attention`, through PyTorch's fused kernel (no weights)."""
+    _check_qkv(q, k, v)
+    if mask is not None:
+        check_mask(mask, q.shape[:-1] + k.shape[-2:-1])
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+    if mask is not None:
+        # older kernels return NaN for a fully masked row: zero it, as the explicit path does
+        out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)  # (..., Lq, d_v)
+    return out

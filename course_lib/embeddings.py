@@ -1,0 +1,25 @@
+"""Token embeddings (notebook 01): look up a learned vector per token id, scaled by sqrt(d_model)."""
+
+import math
+
+import torch
+from torch import nn
+
+from .validation import require_positive_int, require_token_ids
+
+
+class TokenEmbedding(nn.Module):
+    """Map token ids (B, L) to vectors (B, L, d_model), multiplied by sqrt(d_model) as in the paper."""
+
+    def __init__(self, vocab_size: int, d_model: int, padding_idx: int | None = None):
+        super().__init__()
+        require_positive_int("vocab_size", vocab_size)
+        require_positive_int("d_model", d_model)
+        self.vocab_size = vocab_size
+        self.d_model = d_model
+        self.lookup = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        require_token_ids("tokens", tokens, self.vocab_size)
+        # Embedding(x) = E[x] * sqrt(d_model): keeps embeddings on the scale of the positional encoding
+        return self.lookup(tokens) * math.sqrt(self.d_model)  # (B, L, d_model)

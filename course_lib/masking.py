@@ -1,0 +1,41 @@
+"""Attention masks (notebook 04). Convention: bool, True = may attend, broadcastable to (B, H, Lq, Lk)."""
+
+import torch
+
+from .validation import require_positive_int
+
+
+def causal_mask(size: int, device=None, offset: int = 0) -> torch.Tensor:
+    """Return (size, offset + size): query i (at position offset + i) may attend keys 0..offset + i.
+
+    With offset=0 this is the square lower-triangular mask; a positive offset serves cached decoding,
+    where `size` new queries follow `offset` positions already in the cache.
+    """
+    require_positive_int("size", size)
+    if offset < 0:
+        raise ValueError(f"offset must be >= 0, got offset={offset}")
+    query_pos = torch.arange(offset, offset + size, device=device).unsqueeze(1)  # (size, 1)
+    key_pos = torch.arange(offset + size, device=device).unsqueeze(0)  # (1, offset + size)
+    return key_pos <= query_pos  # (size, offset + size)
+
+
+def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Return (B, 1, 1, L): True where the key token is real, False where it is padding."""
+    if tokens.dim() != 2:
+        raise ValueError(f"tokens must be (batch, length), got shape {tuple(tokens.shape)}")
+    return (tokens != pad_id)[:, None, None, :]  # (B, 1, 1, L)
+
+
+def check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
+    """Raise TypeError unless `mask` is bool and ValueError unless it broadcasts to `scores_shape`."""
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+    try:
+        broadcast = torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != scores_shape:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} cannot broadcast to the attention scores "
+            f"of shape {tuple(scores_shape)} (batch, heads, q_len, k_len)"
+        )

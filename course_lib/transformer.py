@@ -1,0 +1,54 @@
+"""The whole Transformer (notebook 10): embeddings and positions, encoder, decoder and output layer."""
+
+import torch
+from torch import nn
+
+from .decoder import Decoder
+from .embeddings import TokenEmbedding
+from .encoder import Encoder
+from .kv_cache import CacheGroup
+from .masking import causal_mask, padding_mask
+from .positional_encoding import PositionalEncoding
+from .tokens import PAD_ID
+
+
+class Transformer(nn.Module):
+    """Encoder-decoder Transformer from token ids to next-token logits (Vaswani et al., 2017)."""
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 512, num_heads: int = 8,
+                 num_encoder_layers: int = 6, num_decoder_layers: int = 6, d_ff: int = 2048,
+                 dropout: float = 0.1, max_len: int = 512, norm_first: bool = False, pad_id: int = PAD_ID,
+                 activation: str = "relu"):
+        super().__init__()
+        self.pad_id = pad_id
+        self.src_embed = TokenEmbedding(src_vocab_size, d_model, padding_idx=pad_id)
+        self.tgt_embed = TokenEmbedding(tgt_vocab_size, d_model, padding_idx=pad_id)
+        self.positions = PositionalEncoding(d_model, max_len, dropout)
+        self.encoder = Encoder(num_encoder_layers, d_model, num_heads, d_ff, dropout, norm_first, activation)
+        self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, norm_first, activation)
+        self.generator = nn.Linear(d_model, tgt_vocab_size)  # d_model -> logits over the target vocabulary
+
+    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source ids (B, Ls) -> (memory (B, Ls, d_model), src_mask (B, 1, 1, Ls))."""
+        src_mask = padding_mask(src, self.pad_id)  # (B, 1, 1, Ls)
+        x = self.positions(self.src_embed(src))  # (B, Ls, d_model)
+        return self.encoder(x, src_mask), src_mask
+
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
+               cache: CacheGroup | None = None) -> torch.Tensor:
+        """Target ids (B, Lt) -> logits (B, Lt, tgt_vocab); with a cache, `tgt` holds only new positions."""
+        offset = 0 if cache is None else cache.length
+        x = self.positions(self.tgt_embed(tgt), offset=offset)  # (B, Lt, d_model)
+        # without a cache: padding & causal; with one, attention applies the causal offset itself
+        tgt_mask = None if cache is not None else padding_mask(tgt, self.pad_id) & causal_mask(tgt.size(1), tgt.device)
+        x = self.decoder(x, memory, tgt_mask, src_mask, cache)  # (B, Lt, d_model)
+        return self.generator(x)  # (B, Lt, tgt_vocab)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: `tgt` starts with <bos>; position t predicts target token t + 1."""
+        memory, src_mask = self.encode(src)
+        return self.decode(tgt, memory, src_mask)  # (B, Lt, tgt_vocab)
+
+    def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> CacheGroup:
+        """An empty decoder cache for incremental decoding of up to `max_len` target positions."""
+        return self.decoder.new_cache(batch_size, max_len, dtype, device)
