@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 .PHONY: setup lab test test-lib test-notebooks lint outputs bench clean
 
