@@ -65,7 +65,7 @@ def draw_architecture(highlight: str, ax=None):
         on = label in lit
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fill=on, alpha=0.15 if on else 1,
                                     facecolor="tab:orange", edgecolor="tab:orange" if on else "grey", lw=2))
-        ax.text(x + w / 2, y + h + 0.1, label, ha="center", va="bottom", fontsize=10, weight="bold")
+        ax.text(x + w / 2, y + h + 0.1, label, ha="center", va="bottom", fontsize=10.5)
     for x, y, w, h, text, _ in _BOXES:
         on = text in lit
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.03",

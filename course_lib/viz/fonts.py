@@ -6,7 +6,6 @@ import matplotlib
 from matplotlib import font_manager
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "fonts"
-CJK_FAMILY = "Noto Sans SC Course"
 
 
 def register_cjk_font() -> str | None:
