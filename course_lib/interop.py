@@ -36,6 +36,8 @@ def key_padding_to_course(key_padding_mask: torch.Tensor) -> torch.Tensor:
 
 def _activation_name(layer: nn.Module) -> str:
     """'relu' or 'gelu' for a torch Transformer layer; ValueError for anything else."""
+    if isinstance(layer.activation, nn.GELU) and layer.activation.approximate != "none":
+        raise ValueError(f"only the exact gelu converts, got {layer.activation!r}")
     for name, fn in (("relu", F.relu), ("gelu", F.gelu)):
         if layer.activation is fn or isinstance(layer.activation, {"relu": nn.ReLU, "gelu": nn.GELU}[name]):
             return name
@@ -85,18 +87,28 @@ def _copy_layer(ours: nn.Module, theirs: nn.Module) -> None:
 
 def _convert_mha(module: nn.MultiheadAttention) -> MultiHeadAttention:
     if not module.batch_first:
-        raise ValueError("convert nn.MultiheadAttention built with batch_first=True (the course is batch first)")
+        raise ValueError("nn.MultiheadAttention must be built with batch_first=True to convert (the course is batch first)")
     if not module._qkv_same_embed_dim:
         raise ValueError("only nn.MultiheadAttention with kdim == vdim == embed_dim converts")
+    if module.bias_k is not None or module.add_zero_attn:
+        raise ValueError("nn.MultiheadAttention with add_bias_kv=True or add_zero_attn=True does not convert: "
+                         "course attention has no extra key/value position")
     ours = MultiHeadAttention(module.embed_dim, module.num_heads, dropout=module.dropout,
                               bias=module.in_proj_bias is not None)
     _copy_mha(ours, module)
     return ours
 
 
+def _check_layer(layer: nn.Module, name: str) -> None:
+    """Raise ValueError for a torch layer the course layers cannot reproduce."""
+    if not layer.self_attn.batch_first:
+        raise ValueError(f"{name} must be built with batch_first=True to convert (the course is batch first)")
+    if layer.linear1.bias is None or layer.norm1.bias is None:
+        raise ValueError(f"{name} must be built with bias=True to convert (course layers always have biases)")
+
+
 def _convert_layer(module: nn.Module, cls: type) -> nn.Module:
-    if not module.self_attn.batch_first:
-        raise ValueError(f"convert {type(module).__name__} built with batch_first=True (the course is batch first)")
+    _check_layer(module, type(module).__name__)
     ours = cls(**_layer_sizes(module))
     _copy_layer(ours, module)
     return ours
@@ -104,8 +116,10 @@ def _convert_layer(module: nn.Module, cls: type) -> nn.Module:
 
 def _convert_stack(module: nn.Module, cls: type) -> nn.Module:
     first = module.layers[0]
-    if not first.self_attn.batch_first:
-        raise ValueError(f"convert {type(module).__name__} built with batch_first=True (the course is batch first)")
+    _check_layer(first, type(module).__name__)
+    if module.norm is not None and not (isinstance(module.norm, nn.LayerNorm) and module.norm.bias is not None):
+        raise ValueError(f"convert {type(module).__name__} whose final norm is an nn.LayerNorm with a bias, "
+                         f"got {module.norm!r}")
     ours = cls(len(module.layers), **_layer_sizes(first), final_norm=module.norm is not None)
     for our_layer, their_layer in zip(ours.layers, module.layers, strict=True):
         _copy_layer(our_layer, their_layer)

@@ -5,7 +5,7 @@ from torch import nn
 
 from .attention import fused_attention, scaled_dot_product_attention
 from .kv_cache import KVCache
-from .masking import causal_mask
+from .masking import causal_mask, check_mask
 from .validation import require_divisible, require_positive_int, require_probability
 
 
@@ -77,6 +77,8 @@ class MultiHeadAttention(nn.Module):
             k = split_heads(self.k_proj(key), self.num_heads)  # (B, H, Lk, d_k)
             v = split_heads(self.v_proj(value), self.num_heads)  # (B, H, Lk, d_k)
         elif is_self:
+            if mask is not None:  # check it before it meets the causal mask: (B, H, Lq, cached + Lq)
+                check_mask(mask, torch.Size((q.size(0), self.num_heads, q.size(2), cache.length + q.size(2))))
             mask = cached_self_attention_mask(mask, query.size(1), cache, query.device)
             k_new = split_heads(self.k_proj(query), self.num_heads)  # (B, H, Lq, d_k)
             v_new = split_heads(self.v_proj(query), self.num_heads)  # (B, H, Lq, d_k)

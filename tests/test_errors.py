@@ -1,0 +1,329 @@
+"""Every bad input raises ValueError/TypeError with a message naming the argument, expected and actual value."""
+
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib import (
+    Decoder,
+    Encoder,
+    EncoderLayer,
+    KVCache,
+    LayerNorm,
+    MultiHeadAttention,
+    PositionalEncoding,
+    PositionwiseFeedForward,
+    TokenEmbedding,
+    Transformer,
+    causal_mask,
+    fused_attention,
+    padding_mask,
+    scaled_dot_product_attention,
+    sinusoidal_positional_encoding,
+)
+from course_lib.interop import from_torch, from_torch_mask
+
+
+def _raises(exc, message):
+    """pytest.raises matching `message` literally."""
+    return pytest.raises(exc, match=re.escape(message))
+
+
+def _tiny_transformer(**kwargs):
+    sizes = dict(d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=16, max_len=8)
+    return Transformer(10, 10, **{**sizes, **kwargs})
+
+
+# ---------------------------------------------------------------- sizes
+
+def test_d_model_not_divisible_by_num_heads():
+    with _raises(ValueError, "d_model=10 is not divisible by num_heads=3"):
+        MultiHeadAttention(10, 3)
+    with _raises(ValueError, "d_model=10 is not divisible by num_heads=3"):
+        EncoderLayer(10, 3, 16)
+    with _raises(ValueError, "d_model=10 is not divisible by num_heads=3"):
+        _tiny_transformer(d_model=10, num_heads=3)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: MultiHeadAttention(8, 0), "num_heads must be a positive int, got num_heads=0"),
+    (lambda: MultiHeadAttention(-8, 2), "d_model must be a positive int, got d_model=-8"),
+    (lambda: LayerNorm(0), "d_model must be a positive int, got d_model=0"),
+    (lambda: PositionwiseFeedForward(8, 0), "d_ff must be a positive int, got d_ff=0"),
+    (lambda: TokenEmbedding(0, 8), "vocab_size must be a positive int, got vocab_size=0"),
+    (lambda: Encoder(0, 8, 2, 16), "num_layers must be a positive int, got num_layers=0"),
+    (lambda: Decoder(0, 8, 2, 16), "num_layers must be a positive int, got num_layers=0"),
+    (lambda: sinusoidal_positional_encoding(0, 8), "max_len must be a positive int, got max_len=0"),
+    (lambda: sinusoidal_positional_encoding(8, 0), "d_model must be a positive int, got d_model=0"),
+    (lambda: causal_mask(0), "size must be a positive int, got size=0"),
+    (lambda: causal_mask(3, offset=-1), "offset must be >= 0, got offset=-1"),
+])
+def test_sizes_must_be_positive(build, message):
+    with _raises(ValueError, message):
+        build()
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: MultiHeadAttention(8.0, 2), "d_model must be an int, got float 8.0"),
+    (lambda: MultiHeadAttention(8, True), "num_heads must be an int, got bool True"),
+    (lambda: causal_mask(2.5), "size must be an int, got float 2.5"),
+])
+def test_sizes_must_be_ints(build, message):
+    with _raises(TypeError, message):
+        build()
+
+
+# ---------------------------------------------------------------- attention inputs
+
+def test_query_key_batch_mismatch():
+    mha = MultiHeadAttention(8, 2)
+    with _raises(ValueError, "query and key must have the same batch size, got 2 and 3"):
+        mha(torch.randn(2, 4, 8), torch.randn(3, 5, 8))
+
+
+@pytest.mark.parametrize("name, query, key, shape", [
+    ("query", (2, 4, 6), (2, 4, 8), (2, 4, 6)),
+    ("key", (2, 4, 8), (2, 4, 6), (2, 4, 6)),
+    ("query", (4, 8), None, (4, 8)),
+])
+def test_attention_inputs_must_be_batch_length_d_model(name, query, key, shape):
+    mha = MultiHeadAttention(8, 2)
+    with _raises(ValueError, f"{name} must be (batch, length, d_model=8), got shape {shape}"):
+        mha(torch.randn(*query), None if key is None else torch.randn(*key))
+
+
+def test_q_and_k_must_share_d_k():
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 6), torch.randn(2, 5, 6)
+    message = "q and k must share the last dim d_k, got q (2, 3, 4) and k (2, 5, 6)"
+    for fn in (scaled_dot_product_attention, fused_attention):
+        with _raises(ValueError, message):
+            fn(q, k, v)
+
+
+def test_k_and_v_must_have_the_same_length():
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 6, 4)
+    message = "k and v must have the same length Lk, got k (2, 5, 4) and v (2, 6, 4)"
+    for fn in (scaled_dot_product_attention, fused_attention):
+        with _raises(ValueError, message):
+            fn(q, k, v)
+
+
+# ---------------------------------------------------------------- masks
+
+def test_mask_that_cannot_broadcast_names_both_shapes():
+    q, k, v = torch.randn(2, 1, 4, 8), torch.randn(2, 1, 5, 8), torch.randn(2, 1, 5, 8)
+    bad = torch.ones(3, 4, dtype=torch.bool)
+    message = "mask of shape (3, 4) cannot broadcast to the attention scores of shape (2, 1, 4, 5)"
+    for fn in (scaled_dot_product_attention, fused_attention):
+        with _raises(ValueError, message):
+            fn(q, k, v, bad)
+
+
+def test_mask_that_would_grow_the_scores_is_rejected():
+    q = k = v = torch.randn(2, 1, 4, 8)
+    bad = torch.ones(3, 2, 1, 4, 4, dtype=torch.bool)  # broadcasts, but to a bigger shape than the scores
+    with _raises(ValueError, "mask of shape (3, 2, 1, 4, 4) cannot broadcast to the attention scores of shape"):
+        scaled_dot_product_attention(q, k, v, bad)
+
+
+def test_multi_head_attention_reports_a_bad_mask():
+    mha = MultiHeadAttention(8, 2)
+    with _raises(ValueError, "mask of shape (2, 1, 1, 3) cannot broadcast to the attention scores "
+                             "of shape (2, 2, 4, 4)"):
+        mha(torch.randn(2, 4, 8), mask=torch.ones(2, 1, 1, 3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.long, torch.uint8])
+def test_non_bool_mask(dtype):
+    q = k = v = torch.randn(1, 1, 3, 4)
+    mask = torch.ones(3, 3, dtype=dtype)
+    message = f"mask must be a bool tensor (True = may attend), got dtype {dtype}"
+    for fn in (scaled_dot_product_attention, fused_attention):
+        with _raises(TypeError, message):
+            fn(q, k, v, mask)
+    with _raises(TypeError, message):
+        MultiHeadAttention(4, 2)(torch.randn(1, 3, 4), mask=mask)
+
+
+def test_padding_mask_needs_batch_and_length():
+    with _raises(ValueError, "tokens must be (batch, length), got shape (4,)"):
+        padding_mask(torch.tensor([1, 2, 0, 0]), 0)
+
+
+def test_float_torch_mask_with_other_values():
+    with _raises(ValueError, "a float mask must hold only 0 (attend) and -inf (blocked)"):
+        from_torch_mask(torch.tensor([[0.0, -1.0]]))
+
+
+# ---------------------------------------------------------------- positions
+
+def test_positional_encoding_past_max_len():
+    pe = PositionalEncoding(8, max_len=5)
+    with _raises(ValueError, "positions 0..5 run past max_len=5"):
+        pe(torch.zeros(1, 6, 8))
+    with _raises(ValueError, "positions 3..5 run past max_len=5"):
+        pe(torch.zeros(1, 3, 8), offset=3)
+    with _raises(ValueError, "positions -1..1 run past max_len=5"):
+        pe(torch.zeros(1, 3, 8), offset=-1)
+
+
+def test_transformer_target_longer_than_max_len():
+    model = _tiny_transformer().eval()
+    with _raises(ValueError, "run past max_len=8"):
+        model(torch.tensor([[4, 5]]), torch.ones(1, 9, dtype=torch.long))
+
+
+# ---------------------------------------------------------------- token ids
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bool])
+def test_non_integer_token_ids(dtype):
+    emb = TokenEmbedding(10, 8)
+    with _raises(TypeError, f"tokens must hold integer token ids (torch.long), got dtype {dtype}"):
+        emb(torch.ones(1, 3, dtype=dtype))
+
+
+def test_token_ids_must_be_a_tensor():
+    with _raises(TypeError, "tokens must be a tensor of token ids, got list"):
+        TokenEmbedding(10, 8)([[1, 2]])
+
+
+@pytest.mark.parametrize("bad", [10, 11, -1])
+def test_token_id_outside_the_vocabulary(bad):
+    emb = TokenEmbedding(10, 8)
+    message = f"tokens holds token id {bad}, outside the vocabulary: ids must be in [0, 10) for vocab_size=10"
+    with _raises(ValueError, message):
+        emb(torch.tensor([[1, bad, 2]]))
+
+
+def test_transformer_checks_source_and_target_ids():
+    model = _tiny_transformer().eval()
+    ok = torch.tensor([[1, 4, 5]])
+    with _raises(ValueError, "vocab_size=10"):
+        model(torch.tensor([[4, 10]]), ok)
+    with _raises(ValueError, "vocab_size=10"):
+        model(ok, torch.tensor([[1, -3]]))
+    with _raises(TypeError, "got dtype torch.float32"):
+        model(ok.float(), ok)
+
+
+# ---------------------------------------------------------------- activation and dropout
+
+@pytest.mark.parametrize("build", [
+    lambda: PositionwiseFeedForward(8, 16, activation="tanh"),
+    lambda: EncoderLayer(8, 2, 16, activation="tanh"),
+    lambda: Decoder(1, 8, 2, 16, activation="tanh"),
+    lambda: _tiny_transformer(activation="tanh"),
+])
+def test_bad_activation(build):
+    with _raises(ValueError, "activation must be one of ['gelu', 'relu'], got activation='tanh'"):
+        build()
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5])
+@pytest.mark.parametrize("build", [
+    lambda p: MultiHeadAttention(8, 2, dropout=p),
+    lambda p: PositionwiseFeedForward(8, 16, dropout=p),
+    lambda p: PositionalEncoding(8, dropout=p),
+    lambda p: Encoder(1, 8, 2, 16, dropout=p),
+    lambda p: _tiny_transformer(dropout=p),
+], ids=["mha", "ffn", "positions", "encoder", "transformer"])
+def test_dropout_out_of_range(build, rate):
+    with _raises(ValueError, f"dropout must be in [0, 1), got dropout={rate}"):
+        build(rate)
+
+
+# ---------------------------------------------------------------- KV cache
+
+def test_cache_batch_size_mismatch():
+    cache = KVCache(batch_size=2, max_len=4)
+    with _raises(ValueError, "the cache was made for batch_size=2, got k with batch 3"):
+        cache.append(k=torch.zeros(3, 1, 4))
+
+
+def test_cache_overflow():
+    cache = KVCache(batch_size=1, max_len=3)
+    cache.append(k=torch.zeros(1, 2, 4))
+    with _raises(ValueError, "the cache holds max_len=3 positions; appending 2 to 2 needs 4"):
+        cache.append(k=torch.zeros(1, 2, 4))
+
+
+# ---------------------------------------------------------------- from_torch
+
+@pytest.mark.parametrize("module, name", [
+    (nn.MultiheadAttention(8, 2), "nn.MultiheadAttention"),
+    (nn.TransformerEncoderLayer(8, 2, 16), "TransformerEncoderLayer"),
+    (nn.TransformerDecoderLayer(8, 2, 16), "TransformerDecoderLayer"),
+    (nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16), 2, enable_nested_tensor=False),
+     "TransformerEncoder"),
+    (nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16), 2), "TransformerDecoder"),
+], ids=["mha", "encoder_layer", "decoder_layer", "encoder", "decoder"])
+def test_from_torch_needs_batch_first(module, name):
+    with _raises(ValueError, f"{name} must be built with batch_first=True to convert (the course is batch first)"):
+        from_torch(module)
+
+
+@pytest.mark.parametrize("module, name", [
+    (nn.Linear(8, 8), "Linear"),
+    (nn.Transformer(8, 2, 1, 1, 16, batch_first=True), "Transformer"),
+    (nn.LayerNorm(8), "LayerNorm"),
+])
+def test_from_torch_unsupported_module(module, name):
+    with _raises(TypeError, f"from_torch converts nn.MultiheadAttention and nn.Transformer{{Encoder,Decoder}}"
+                            f"[Layer], got {name}"):
+        from_torch(module)
+
+
+def test_from_torch_attention_with_other_key_dims():
+    with _raises(ValueError, "only nn.MultiheadAttention with kdim == vdim == embed_dim converts"):
+        from_torch(nn.MultiheadAttention(8, 2, kdim=4, vdim=4, batch_first=True))
+
+
+def test_from_torch_unsupported_activation():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, activation=torch.tanh, batch_first=True)
+    with _raises(ValueError, "only relu and gelu activations convert, got"):
+        from_torch(layer)
+
+
+@pytest.mark.parametrize("kwargs", [dict(add_bias_kv=True), dict(add_zero_attn=True)])
+def test_from_torch_attention_with_extra_key_positions(kwargs):
+    """These add a key/value position the course attention lacks: refuse rather than convert silently wrong."""
+    with _raises(ValueError, "with add_bias_kv=True or add_zero_attn=True does not convert"):
+        from_torch(nn.MultiheadAttention(8, 2, batch_first=True, **kwargs))
+
+
+def test_from_torch_approximate_gelu():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, activation=nn.GELU(approximate="tanh"), batch_first=True)
+    with _raises(ValueError, "only the exact gelu converts, got GELU(approximate='tanh')"):
+        from_torch(layer)
+
+
+@pytest.mark.parametrize("module, name", [
+    (nn.TransformerEncoderLayer(8, 2, 16, batch_first=True, bias=False), "TransformerEncoderLayer"),
+    (nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16, batch_first=True, bias=False), 1),
+     "TransformerDecoder"),
+], ids=["layer", "stack"])
+def test_from_torch_layers_without_bias(module, name):
+    with _raises(ValueError, f"{name} must be built with bias=True to convert (course layers always have biases)"):
+        from_torch(module)
+
+
+def test_from_torch_stack_final_norm_without_bias():
+    layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+    stack = nn.TransformerEncoder(layer, 1, norm=nn.LayerNorm(8, bias=False), enable_nested_tensor=False)
+    with _raises(ValueError, "convert TransformerEncoder whose final norm is an nn.LayerNorm with a bias"):
+        from_torch(stack)
+
+
+def test_cached_self_attention_checks_the_mask_first():
+    mha = MultiHeadAttention(8, 2)
+    with _raises(TypeError, "mask must be a bool tensor (True = may attend), got dtype torch.float32"):
+        mha(torch.randn(1, 2, 8), mask=torch.ones(1, 1, 1, 2), cache=mha.new_cache(1, 4))
+    cache = mha.new_cache(1, 4)
+    mha(torch.randn(1, 1, 8), cache=cache)
+    # one cached position + two new ones: the mask must cover 3 keys
+    with _raises(ValueError, "mask of shape (1, 1, 1, 2) cannot broadcast to the attention scores "
+                             "of shape (1, 2, 2, 3)"):
+        mha(torch.randn(1, 2, 8), mask=torch.ones(1, 1, 1, 2, dtype=torch.bool), cache=cache)
+    assert cache.length == 1  # nothing was appended by the rejected call

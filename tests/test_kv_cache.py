@@ -1,0 +1,282 @@
+"""KV cache: cached decoding equals the full causal computation; nbytes, reorder, capacity."""
+
+import pytest
+import torch
+from conftest import max_abs_diff
+
+from course_lib import (
+    BOS_ID,
+    PAD_ID,
+    CacheGroup,
+    Decoder,
+    KVCache,
+    MultiHeadAttention,
+    Transformer,
+    causal_mask,
+    padding_mask,
+    set_fused,
+)
+
+F64 = torch.float64
+TOL = 1e-10
+B, L, D, HEADS = 2, 6, 8, 2
+
+
+def _decode_in_chunks(step_fn, length, chunks):
+    """Call step_fn(start, end) for consecutive chunks covering 0..length; concatenate along time."""
+    assert sum(chunks) == length
+    outs, start = [], 0
+    for size in chunks:
+        outs.append(step_fn(start, start + size))
+        start += size
+    return torch.cat(outs, dim=1)
+
+
+# ---------------------------------------------------------------- MultiHeadAttention self-attention
+
+@pytest.mark.parametrize("chunks", [[1] * L, [3, 1, 1, 1], [2, 3, 1], [L]], ids=["steps", "prefill", "chunked", "all"])
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+def test_mha_cached_decoding_equals_full_causal(chunks, fused):
+    mha = set_fused(MultiHeadAttention(D, HEADS).double(), fused)
+    x = torch.randn(B, L, D, dtype=F64)
+    full = mha(x, mask=causal_mask(L))
+    cache = mha.new_cache(B, L)
+    cached = _decode_in_chunks(lambda s, e: mha(x[:, s:e], cache=cache), L, chunks)
+    assert cache.length == L
+    assert max_abs_diff(cached, full) <= TOL
+
+
+def test_mha_cached_decoding_with_padding_mask():
+    mha = MultiHeadAttention(D, HEADS).double()
+    x = torch.randn(B, L, D, dtype=F64)
+    tokens = torch.tensor([[5, 6, 0, 7, 8, 9], [5, 6, 7, 8, 0, 0]])
+    pad = padding_mask(tokens, PAD_ID)  # (B, 1, 1, L)
+    full = mha(x, mask=pad & causal_mask(L))
+    cache = mha.new_cache(B, L)
+    cached = _decode_in_chunks(lambda s, e: mha(x[:, s:e], mask=pad[..., :e], cache=cache), L, [2, 1, 3])
+    assert max_abs_diff(cached, full) <= TOL
+
+
+def test_mha_cache_holds_the_projected_keys_and_values():
+    mha = MultiHeadAttention(D, HEADS).double()
+    x = torch.randn(B, 4, D, dtype=F64)
+    cache = mha.new_cache(B, 10)
+    mha(x, cache=cache)
+    filled = cache.filled()
+    expected_k = mha.k_proj(x).view(B, 4, HEADS, D // HEADS).transpose(1, 2)
+    expected_v = mha.v_proj(x).view(B, 4, HEADS, D // HEADS).transpose(1, 2)
+    assert filled["k"].shape == (B, HEADS, 4, D // HEADS)
+    assert max_abs_diff(filled["k"], expected_k) == 0
+    assert max_abs_diff(filled["v"], expected_v) == 0
+    assert cache.buffers["k"].shape == (B, HEADS, 10, D // HEADS)  # preallocated to max_len
+
+
+# ---------------------------------------------------------------- nbytes
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mha_nbytes_counts_filled_positions(dtype):
+    heads, d_model = 3, 12
+    mha = MultiHeadAttention(d_model, heads).to(dtype)
+    cache = mha.new_cache(B, 8)
+    assert cache.nbytes() == 0
+    element = torch.tensor([], dtype=dtype).element_size()
+    for t, size in ((3, 3), (4, 1), (6, 2)):
+        mha(torch.randn(B, size, d_model, dtype=dtype), cache=cache)
+        assert cache.length == t
+        assert cache.nbytes() == 2 * heads * (d_model // heads) * B * t * element
+        assert cache.nbytes() == mha.kv_cache_elements_per_token() * B * t * element
+
+
+def test_cache_dtype_and_device_arguments_set_the_storage():
+    mha = MultiHeadAttention(D, HEADS).double()
+    cache = mha.new_cache(1, 4, dtype=F64, device="cpu")
+    mha(torch.randn(1, 2, D, dtype=F64), cache=cache)
+    assert cache.buffers["k"].dtype == F64 and cache.buffers["k"].device.type == "cpu"
+    assert cache.nbytes() == 2 * D * 2 * 8
+
+
+def test_decoder_cache_nbytes_counts_self_and_cross():
+    layers, src_len = 2, 5
+    dec = Decoder(layers, D, HEADS, 16, dropout=0.0).eval()
+    memory = torch.randn(B, src_len, D)
+    cache = dec.new_cache(B, L)
+    assert cache.nbytes() == 0
+    dec(torch.randn(B, 3, D), memory, cache=cache)
+    per_token = 2 * D * 4  # k and v, every head: 2 * H * d_k float32 numbers
+    assert cache.length == 3
+    assert cache.nbytes() == layers * per_token * B * (3 + src_len)
+    dec(torch.randn(B, 1, D), memory, cache=cache)
+    assert cache.nbytes() == layers * per_token * B * (4 + src_len)
+
+
+# ---------------------------------------------------------------- capacity
+
+def test_appending_past_max_len_raises():
+    mha = MultiHeadAttention(D, HEADS)
+    cache = mha.new_cache(1, 3)
+    mha(torch.randn(1, 2, D), cache=cache)
+    with pytest.raises(ValueError, match=r"max_len=3 positions; appending 2 to 2 needs 4"):
+        mha(torch.randn(1, 2, D), cache=cache)
+    assert cache.length == 2  # the failed append wrote nothing
+    mha(torch.randn(1, 1, D), cache=cache)
+    with pytest.raises(ValueError, match=r"max_len=3"):
+        mha(torch.randn(1, 1, D), cache=cache)
+
+
+def test_raw_cache_append_past_max_len_raises():
+    cache = KVCache(batch_size=2, max_len=2)
+    cache.append(k=torch.zeros(2, 1, 4))
+    cache.append(k=torch.zeros(2, 1, 4))
+    with pytest.raises(ValueError, match=r"max_len=2"):
+        cache.append(k=torch.zeros(2, 1, 4))
+
+
+# ---------------------------------------------------------------- reorder
+
+def test_reorder_moves_the_right_rows():
+    mha = MultiHeadAttention(D, HEADS).double()
+    x = torch.randn(3, 4, D, dtype=F64)
+    cache = mha.new_cache(3, 6)
+    mha(x, cache=cache)
+    before = {name: t.clone() for name, t in cache.filled().items()}
+    order = torch.tensor([2, 0, 1])
+    cache.reorder(order)
+    assert cache.batch_size == 3 and cache.length == 4
+    for name, t in cache.filled().items():
+        assert torch.equal(t, before[name][order])
+
+
+@pytest.mark.parametrize("indices", [torch.tensor([1, 0]), torch.tensor([1, 1, 0]),
+                                     torch.arange(B).repeat_interleave(3)], ids=["swap", "grow", "beams"])
+def test_reorder_then_decode_equals_full_on_reordered_batch(indices):
+    mha = MultiHeadAttention(D, HEADS).double()
+    prefix = torch.randn(B, 3, D, dtype=F64)
+    n = indices.numel()
+    tail = torch.randn(n, 2, D, dtype=F64)  # each beam continues differently
+    cache = mha.new_cache(B, 5)
+    head = mha(prefix, cache=cache)
+    cache.reorder(indices)
+    assert cache.batch_size == n
+    tail_out = torch.cat([mha(tail[:, t : t + 1], cache=cache) for t in range(2)], dim=1)
+    full_input = torch.cat([prefix[indices], tail], dim=1)  # (n, 5, D)
+    full = mha(full_input, mask=causal_mask(5))
+    assert max_abs_diff(head[indices], full[:, :3]) <= TOL
+    assert max_abs_diff(tail_out, full[:, 3:]) <= TOL
+
+
+def test_cache_group_reorders_and_counts_every_member():
+    a, b = KVCache(2, 4), KVCache(2, None)
+    a.append(k=torch.arange(2.0).view(2, 1, 1).expand(2, 3, 1))
+    b.append(v=torch.arange(2.0).view(2, 1, 1).expand(2, 5, 1))
+    group = CacheGroup({"self_attn": a, "cross_attn": b})
+    assert group.length == 3
+    assert group.nbytes() == (2 * 3 + 2 * 5) * 4
+    group.reorder(torch.tensor([1, 1, 0]))
+    assert a.filled()["k"][:, 0, 0].tolist() == [1.0, 1.0, 0.0]
+    assert b.filled()["v"][:, 0, 0].tolist() == [1.0, 1.0, 0.0]
+    assert group.nbytes() == (3 * 3 + 3 * 5) * 4
+
+
+# ---------------------------------------------------------------- cross-attention
+
+def test_cross_attention_projects_the_memory_once():
+    mha = MultiHeadAttention(D, HEADS).double()
+    memory = torch.randn(B, 5, D, dtype=F64)
+    queries = torch.randn(B, 4, D, dtype=F64)
+    full = mha(queries, memory)
+    calls = {"k": 0, "v": 0}
+    hooks = [mha.k_proj.register_forward_hook(lambda *_: calls.__setitem__("k", calls["k"] + 1)),
+             mha.v_proj.register_forward_hook(lambda *_: calls.__setitem__("v", calls["v"] + 1))]
+    cache = mha.new_cache(B, None)
+    outs = []
+    for t in range(4):
+        outs.append(mha(queries[:, t : t + 1], memory, cache=cache))
+        assert cache.length == 5  # always the memory length, never growing
+    for hook in hooks:
+        hook.remove()
+    assert calls == {"k": 1, "v": 1}
+    assert max_abs_diff(torch.cat(outs, dim=1), full) <= TOL
+
+
+# ---------------------------------------------------------------- Decoder stack
+
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post_norm", "pre_norm"])
+@pytest.mark.parametrize("chunks", [[1] * L, [3, 2, 1]], ids=["steps", "chunked"])
+def test_decoder_stack_cached_equals_full(norm_first, chunks):
+    dec = Decoder(2, D, HEADS, 16, dropout=0.0, norm_first=norm_first).double().eval()
+    x = torch.randn(B, L, D, dtype=F64)
+    memory = torch.randn(B, 5, D, dtype=F64)
+    memory_mask = padding_mask(torch.tensor([[4, 5, 6, 0, 0], [4, 5, 6, 7, 8]]), PAD_ID)
+    full = dec(x, memory, causal_mask(L), memory_mask)
+    cache = dec.new_cache(B, L)
+    cached = _decode_in_chunks(lambda s, e: dec(x[:, s:e], memory, None, memory_mask, cache), L, chunks)
+    assert cache.length == L
+    assert max_abs_diff(cached, full) <= TOL
+
+
+def test_decoder_cross_attention_projects_memory_once_per_layer():
+    dec = Decoder(2, D, HEADS, 16, dropout=0.0).double().eval()
+    memory = torch.randn(B, 5, D, dtype=F64)
+    counts = {}
+    for i, layer in enumerate(dec.layers):
+        counts[i] = [0, 0]
+        layer.cross_attn.k_proj.register_forward_hook(lambda *_, i=i: counts[i].__setitem__(0, counts[i][0] + 1))
+        layer.self_attn.k_proj.register_forward_hook(lambda *_, i=i: counts[i].__setitem__(1, counts[i][1] + 1))
+    cache = dec.new_cache(B, 4)
+    for _ in range(4):
+        dec(torch.randn(B, 1, D, dtype=F64), memory, cache=cache)
+    for i in range(2):
+        assert counts[i] == [1, 4]  # memory once, each new target position once
+        assert cache[i]["cross_attn"].length == 5
+
+
+# ---------------------------------------------------------------- Transformer.decode
+
+def _tiny_transformer(norm_first=False):
+    return Transformer(13, 11, d_model=D, num_heads=HEADS, num_encoder_layers=2, num_decoder_layers=2,
+                       d_ff=16, dropout=0.0, max_len=16, norm_first=norm_first).double().eval()
+
+
+def _src_tgt():
+    src = torch.tensor([[5, 6, 7, 8, PAD_ID, PAD_ID], [9, 10, 11, 12, 4, 5]])
+    tgt = torch.cat([torch.full((B, 1), BOS_ID), torch.randint(3, 11, (B, L - 1))], dim=1)
+    return src, tgt
+
+
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post_norm", "pre_norm"])
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+@pytest.mark.parametrize("chunks", [[1] * L, [2, 3, 1]], ids=["steps", "chunked"])
+def test_transformer_cached_decode_equals_full_forward(norm_first, fused, chunks):
+    model = set_fused(_tiny_transformer(norm_first), fused)
+    src, tgt = _src_tgt()
+    full = model(src, tgt)
+    memory, src_mask = model.encode(src)
+    cache = model.new_cache(B, L)
+    cached = _decode_in_chunks(lambda s, e: model.decode(tgt[:, s:e], memory, src_mask, cache), L, chunks)
+    assert cached.shape == full.shape == (B, L, 11)
+    assert max_abs_diff(cached, full) <= TOL
+
+
+def test_transformer_beam_reorder_then_decode_equals_full():
+    model = _tiny_transformer()
+    src, tgt = _src_tgt()
+    memory, src_mask = model.encode(src)
+    cache = model.new_cache(B, L)
+    model.decode(tgt[:, :3], memory, src_mask, cache)
+    beams = torch.arange(B).repeat_interleave(2)  # 2 hypotheses per sentence
+    cache.reorder(beams)
+    memory, src_mask = memory[beams], src_mask[beams]
+    tail = torch.randint(3, 11, (2 * B, 3))
+    steps = torch.cat([model.decode(tail[:, t : t + 1], memory, src_mask, cache) for t in range(3)], dim=1)
+    full = model(src[beams], torch.cat([tgt[beams, :3], tail], dim=1))
+    assert max_abs_diff(steps, full[:, 3:]) <= TOL
+
+
+def test_transformer_decode_past_cache_max_len_raises():
+    model = _tiny_transformer()
+    src, tgt = _src_tgt()
+    memory, src_mask = model.encode(src)
+    cache = model.new_cache(B, 2)
+    model.decode(tgt[:, :2], memory, src_mask, cache)
+    with pytest.raises(ValueError, match=r"max_len=2"):
+        model.decode(tgt[:, 2:3], memory, src_mask, cache)
