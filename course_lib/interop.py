@@ -87,7 +87,8 @@ def _copy_layer(ours: nn.Module, theirs: nn.Module) -> None:
 
 def _convert_mha(module: nn.MultiheadAttention) -> MultiHeadAttention:
     if not module.batch_first:
-        raise ValueError("nn.MultiheadAttention must be built with batch_first=True to convert (the course is batch first)")
+        raise ValueError("nn.MultiheadAttention must be built with batch_first=True to convert "
+                         "(the course is batch first)")
     if not module._qkv_same_embed_dim:
         raise ValueError("only nn.MultiheadAttention with kdim == vdim == embed_dim converts")
     if module.bias_k is not None or module.add_zero_attn:

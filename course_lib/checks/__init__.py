@@ -2,9 +2,28 @@
 
 A checker prints one success line on a pass; on a failure it raises AssertionError naming the input,
 what was expected and what came back; on an unfinished stub it says "not implemented yet".
-One topic per module (`checks.attention`, ...); every checker is re-exported here.
+One topic per module (`checks.attention`, ...); every `check_*` function of every topic module is
+re-exported here, so a notebook calls `course_lib.checks.check_<name>(fn)`.
 """
+
+import importlib
+import pkgutil
 
 from .core import CheckCase, run_checks
 
 __all__ = ["CheckCase", "run_checks"]
+
+
+def _export_topic_checkers() -> None:
+    """Import each topic module and lift its `check_*` functions into this package."""
+    for info in pkgutil.iter_modules(__path__):
+        if info.name == "core":
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name in dir(module):
+            if name.startswith("check_"):
+                globals()[name] = getattr(module, name)
+                __all__.append(name)
+
+
+_export_topic_checkers()
