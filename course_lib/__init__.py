@@ -3,6 +3,7 @@
 from .add_and_norm import LayerNorm, add_and_norm
 from .attention import fused_attention, scaled_dot_product_attention
 from .decoder import Decoder, DecoderLayer
+from .decoding import greedy_decode
 from .embeddings import TokenEmbedding
 from .encoder import Encoder, EncoderLayer
 from .feed_forward import PositionwiseFeedForward
@@ -12,12 +13,14 @@ from .masking import causal_mask, padding_mask
 from .multi_head_attention import MultiHeadAttention
 from .positional_encoding import PositionalEncoding, sinusoidal_positional_encoding
 from .tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
+from .training import inverse_sqrt_schedule, label_smoothed_cross_entropy
 from .transformer import Transformer
 
 __all__ = [
     "BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_TOKENS", "UNK_ID",
     "CacheGroup", "Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "KVCache", "LayerNorm",
     "MultiHeadAttention", "PositionalEncoding", "PositionwiseFeedForward", "TokenEmbedding", "Transformer",
-    "add_and_norm", "causal_mask", "fused_attention", "padding_mask", "scaled_dot_product_attention",
+    "add_and_norm", "causal_mask", "fused_attention", "greedy_decode", "inverse_sqrt_schedule",
+    "label_smoothed_cross_entropy", "padding_mask", "scaled_dot_product_attention",
     "set_fused", "sinusoidal_positional_encoding",
 ]
