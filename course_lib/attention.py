@@ -27,11 +27,19 @@ def scaled_dot_product_attention(
     v: torch.Tensor,
     mask: torch.Tensor | None = None,
     dropout_p: float = 0.0,
+    scale: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (output (..., Lq, d_v), weights (..., Lq, Lk)); a fully masked row gives zeros, not NaN."""
+    """Return (output (..., Lq, d_v), weights (..., Lq, Lk)); a fully masked row gives zeros, not NaN.
+
+    `scale` replaces 1/sqrt(d_k) when the queries are not the vectors the scale was meant for (MLA's
+    absorbed path attends in the latent space but keeps the scale of the original query width).
+    """
     _check_qkv(q, k, v)
     # 1. scores = Q K^T / sqrt(d_k): dividing keeps their variance near 1 whatever d_k is
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., Lq, Lk)
+    if scale is None:
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (..., Lq, Lk)
+    else:
+        scores = q @ k.transpose(-2, -1) * scale  # (..., Lq, Lk)
     # 2. a masked key gets score -inf, so exp(-inf) = 0 weight after the softmax
     if mask is not None:
         check_mask(mask, scores.shape)
@@ -54,12 +62,14 @@ def fused_attention(
     mask: torch.Tensor | None = None,
     dropout_p: float = 0.0,
     is_causal: bool = False,
+    scale: float | None = None,
 ) -> torch.Tensor:
     """Same output as `scaled_dot_product_attention`, through PyTorch's fused kernel (no weights)."""
     _check_qkv(q, k, v)
     if mask is not None:
         check_mask(mask, q.shape[:-1] + k.shape[-2:-1])
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal,
+                                         scale=scale)
     if mask is not None and not (SDPA_ZEROES_MASKED_ROWS_ON_CPU and out.device.type == "cpu"):
         # a kernel that returns NaN for a fully masked row: zero it, as the explicit path does
         out = out.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)  # (..., Lq, d_v)

@@ -6,18 +6,29 @@ from torch import nn
 from .add_and_norm import LayerNorm, add_and_norm, final_norm_or_none
 from .feed_forward import PositionwiseFeedForward
 from .kv_cache import CacheGroup
+from .latent_attention import MultiHeadLatentAttention, mla_sizes
 from .multi_head_attention import MultiHeadAttention
-from .validation import require_positive_int
+from .validation import require_choice, require_positive_int
+
+SELF_ATTENTION_KINDS = ("mha", "mla")
+
+
+def build_self_attention(kind: str, d_model: int, num_heads: int, dropout: float):
+    """The decoder's self-attention: multi-head ("mha") or multi-head latent ("mla", sizes from `mla_sizes`)."""
+    require_choice("self_attention", kind, SELF_ATTENTION_KINDS)
+    if kind == "mla":
+        return MultiHeadLatentAttention(d_model, num_heads, **mla_sizes(d_model, num_heads), dropout=dropout)
+    return MultiHeadAttention(d_model, num_heads, dropout=dropout)
 
 
 class DecoderLayer(nn.Module):
     """Causal self-attention, cross-attention over the memory, then feed-forward; each with Add & Norm."""
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
-                 norm_first: bool = False, activation: str = "relu"):
+                 norm_first: bool = False, activation: str = "relu", self_attention: str = "mha"):
         super().__init__()
         self.norm_first = norm_first
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
+        self.self_attn = build_self_attention(self_attention, d_model, num_heads, dropout)  # cross stays MHA
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout=dropout)
         self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout=dropout, activation=activation)
         self.norm1, self.norm2, self.norm3 = LayerNorm(d_model), LayerNorm(d_model), LayerNorm(d_model)
@@ -48,11 +59,13 @@ class Decoder(nn.Module):
     """A stack of `num_layers` DecoderLayers on embedded targets, with an optional final LayerNorm."""
 
     def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.1,
-                 norm_first: bool = False, activation: str = "relu", final_norm: bool | None = None):
+                 norm_first: bool = False, activation: str = "relu", final_norm: bool | None = None,
+                 self_attention: str = "mha"):
         super().__init__()
         require_positive_int("num_layers", num_layers)
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, num_heads, d_ff, dropout, norm_first, activation) for _ in range(num_layers)
+            DecoderLayer(d_model, num_heads, d_ff, dropout, norm_first, activation, self_attention)
+            for _ in range(num_layers)
         )
         self.norm = final_norm_or_none(d_model, norm_first, final_norm)
 

@@ -1,7 +1,8 @@
 """The KV cache: one design shared by every attention module (MHA, GQA, MLA) and by decoder stacks.
 
 A `KVCache` holds named buffers of shape (B, *lead, max_len, dim), time on dim -2, filled left to right:
-MHA stores "k" and "v" as (B, H, T, d_k); MLA stores its latent as (B, T, d_c). A `CacheGroup` bundles
+MHA stores "k" and "v" as (B, H, T, d_k), GQA the same with its n_g shared heads; MLA stores its latent
+"c_kv" as (B, T, d_c) and its shared rotary key "k_rope" as (B, T, d_h^R). A `CacheGroup` bundles
 the caches of a layer or a stack so that they are counted and reordered together.
 """
 

@@ -30,12 +30,12 @@ def check_attention_inputs(query: torch.Tensor, key: torch.Tensor, d_model: int)
         raise ValueError(f"query and key must have the same batch size, got {query.size(0)} and {key.size(0)}")
 
 
-def attend(module: nn.Module, q, k, v, mask) -> torch.Tensor:
+def attend(module: nn.Module, q, k, v, mask, scale: float | None = None) -> torch.Tensor:
     """Run attention on the module's path: fused for speed, or explicit, keeping `attn_weights`."""
     dropout_p = module.dropout if module.training else 0.0
     if module.fused:
-        return fused_attention(q, k, v, mask, dropout_p)
-    out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
+        return fused_attention(q, k, v, mask, dropout_p, scale=scale)
+    out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p, scale=scale)
     module.attn_weights = weights.detach()  # (B, H, Lq, Lk), for plots
     return out
 

@@ -18,14 +18,16 @@ class Transformer(nn.Module):
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 512, num_heads: int = 8,
                  num_encoder_layers: int = 6, num_decoder_layers: int = 6, d_ff: int = 2048,
                  dropout: float = 0.1, max_len: int = 512, norm_first: bool = False, pad_id: int = PAD_ID,
-                 activation: str = "relu"):
+                 activation: str = "relu", self_attention: str = "mha"):
+        """`self_attention="mla"`: the decoder's self-attention becomes MLA (`mla_sizes`); cross-attention stays MHA."""
         super().__init__()
         self.pad_id = pad_id
         self.src_embed = TokenEmbedding(src_vocab_size, d_model, padding_idx=pad_id)
         self.tgt_embed = TokenEmbedding(tgt_vocab_size, d_model, padding_idx=pad_id)
         self.positions = PositionalEncoding(d_model, max_len, dropout)
         self.encoder = Encoder(num_encoder_layers, d_model, num_heads, d_ff, dropout, norm_first, activation)
-        self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, norm_first, activation)
+        self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, norm_first, activation,
+                               self_attention=self_attention)
         self.generator = nn.Linear(d_model, tgt_vocab_size)  # d_model -> logits over the target vocabulary
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
