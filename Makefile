@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: setup lab test test-lib test-notebooks lint outputs bench clean
+.PHONY: setup lab test test-lib test-notebooks test-editions test-browser lint outputs bench clean \
+	student slides html
 
 # Set-up: the course environment in .venv (torch 2.13.0 is the CPU wheel on Linux).
 $(STAMP): requirements.txt pyproject.toml
@@ -22,10 +23,10 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 lint: $(STAMP)
-	$(BIN)/ruff check course_lib tests bench notebooks
+	$(BIN)/ruff check course_lib tests bench tools notebooks
 
 test-lib: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/editions
 
 test-notebooks: $(STAMP)
 	@if [ -n "$(NOTEBOOKS)" ]; then \
@@ -33,7 +34,30 @@ test-notebooks: $(STAMP)
 	    --nbval-sanitize-with=notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600 $(NOTEBOOKS); \
 	else echo "no notebooks yet"; fi
 
-test: lint test-lib test-notebooks
+# The student, slides and HTML editions, built and checked (the student notebooks are executed in full).
+test-editions: $(STAMP)
+	env -u MPLBACKEND $(BIN)/python -m pytest tests/editions -q
+
+# JupyterLab in headless Chromium (Debian's; installed with apt-get where possible): run 03, move a slider.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || true
+	env -u MPLBACKEND $(BIN)/python tools/browser_check.py notebooks/03_attention.ipynb --slider d_k \
+	  --screenshot build/browser/03_attention.png
+
+test: lint test-lib test-notebooks test-editions test-browser
+
+# Student handouts (no solutions, no outputs), reveal.js decks, and the executed HTML edition, under build/.
+REVEAL_PREFIX ?=
+student: $(STAMP)
+	$(BIN)/python tools/editions.py student --out build/student $(NOTEBOOKS)
+
+slides: $(STAMP)
+	$(BIN)/python tools/editions.py slides --out build/slides $(if $(REVEAL_PREFIX),--reveal-prefix $(REVEAL_PREFIX)) \
+	  $(NOTEBOOKS)
+
+html: $(STAMP)
+	env -u MPLBACKEND $(BIN)/python tools/editions.py html --out build/html $(NOTEBOOKS)
 
 # Re-execute every notebook in place and strip volatile metadata, keeping outputs and counts.
 outputs: $(STAMP)
