@@ -26,7 +26,22 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
     "08": {},
     "09": {},
     "10": {},
-    "11": {},
+    "11": {
+        "Multi-head Latent Attention (MLA)": "多头潜在注意力",
+        "KV cache": "键值缓存",
+        "Multi-Query Attention (MQA)": "多查询注意力",
+        "Grouped-Query Attention (GQA)": "分组查询注意力",
+        "latent vector": "潜在向量",
+        "low-rank compression": "低秩压缩",
+        "Rotary Position Embedding (RoPE)": "旋转位置编码",
+        "decoupled RoPE": "解耦旋转位置编码",
+        "weight absorption": "权重吸收",
+        "prefill": "预填充",
+        "decoding": "解码",
+        "RMSNorm": "均方根归一化",
+        "padding": "填充",
+        "head dimension": "头维度",
+    },
     "12": {},
 }
 
