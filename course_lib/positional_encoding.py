@@ -36,6 +36,9 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """x (B, L, d_model) plus the encodings of positions offset … offset + L - 1, then dropout."""
+        if x.dim() != 3 or x.size(-1) != self.pe.size(-1):
+            raise ValueError(f"x must be (batch, length, d_model={self.pe.size(-1)}), got shape {tuple(x.shape)}")
         length = x.size(1)
         if offset < 0 or offset + length > self.max_len:
             raise ValueError(

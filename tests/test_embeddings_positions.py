@@ -97,3 +97,8 @@ def test_positional_encoding_dropout_only_in_training():
     assert torch.equal(module(x), x + module.pe[:5])
     module.train()
     assert (module(x) == 0).any()
+
+
+def test_positional_encoding_checks_the_width():
+    with pytest.raises(ValueError, match=r"x must be \(batch, length, d_model=8\), got shape \(2, 3, 6\)"):
+        PositionalEncoding(8, max_len=10)(torch.zeros(2, 3, 6))
