@@ -54,7 +54,7 @@ def test_cache_memory_data_and_plot():
 
 
 def test_explorer_draws_the_formulas_with_the_ratio_in_the_title():
-    fig = viz.explore_cache(max_context_log2=12)
+    fig = viz.cache_explorer_figure(max_context_log2=12)
     ax = fig.axes[0]
     assert [line.get_label() for line in ax.lines] == ["MHA", "GQA (8 groups)", "MQA", "MLA"]
     assert list(ax.lines[3].get_xdata()) == [1024, 2048, 4096]

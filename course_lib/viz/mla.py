@@ -66,16 +66,22 @@ def plot_cache_memory(contexts, memory: dict[str, list[float]], ax=None, title: 
     return ax.figure
 
 
-def explore_cache(num_heads: int = 128, head_dim: int = 128, num_kv_heads: int = 8, kv_lora_rank: int = 512,
-                  qk_rope_head_dim: int = 64, num_layers: int = 60, max_context_log2: int = 17):
-    """The explorer: cache memory of MHA, GQA, MQA and MLA for chosen sizes (bf16), contexts 1K .. 2^max."""
+def cache_explorer_figure(num_heads: int = 128, head_dim: int = 128, num_kv_heads: int = 8, kv_lora_rank: int = 512,
+                          qk_rope_head_dim: int = 64, num_layers: int = 60, max_context_log2: int = 17):
+    """Cache memory of MHA, GQA, MQA and MLA for chosen sizes (bf16), contexts 1K .. 2^max; returns the figure."""
     contexts = [2**k for k in range(10, max_context_log2 + 1)]
     per_token = cache_elements_per_token(num_heads, head_dim, num_kv_heads, kv_lora_rank, qk_rope_head_dim)
     ratio = per_token["MHA"] / per_token["MLA"]
     title = f"MLA caches {ratio:.1f}x less than MHA, like GQA with {per_token['MLA'] / (2 * head_dim):.2f} groups"
-    fig = plot_cache_memory(contexts, cache_memory_data(per_token, contexts, num_layers), title=title)
+    return plot_cache_memory(contexts, cache_memory_data(per_token, contexts, num_layers), title=title)
+
+
+def explore_cache(num_heads: int = 128, head_dim: int = 128, num_kv_heads: int = 8, kv_lora_rank: int = 512,
+                  qk_rope_head_dim: int = 64, num_layers: int = 60, max_context_log2: int = 17) -> None:
+    """The explorer's callback: draw `cache_explorer_figure` (returns None, so `interact` shows it once)."""
+    cache_explorer_figure(num_heads, head_dim, num_kv_heads, kv_lora_rank, qk_rope_head_dim, num_layers,
+                          max_context_log2)
     plt.show()
-    return fig
 
 
 # ---------------------------------------------------------------- when absorption pays
