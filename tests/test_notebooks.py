@@ -1,0 +1,173 @@
+"""Static checks of every course notebook's file: glossary terms, tags, nbval hygiene, slides, exercises, outputs.
+
+Everything is read from the .ipynb files themselves (nothing is executed), so a new notebook is checked as soon as
+it lands in notebooks/.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_lib.glossary import GLOSSARY
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
+
+# Cell tags a notebook may carry. nbval-skip is left out on purpose: a skipped cell's state never reaches the
+# cells after it under nbval, and its stored output is never compared.
+ALLOWED_TAGS = {"exercise", "solution", "nbval-ignore-output", "raises-exception"}
+SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+MIN_SLIDES = 8
+MAX_IGNORED_SHARE = 0.15
+CJK = re.compile(r"[\u3400-\u9fff]")
+FULL_WIDTH_PARENS = re.compile(r"（([^（）]*)）")
+TERM_SEPARATORS = re.compile(r"[，、；;,/]")
+DEFINED_NAME = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
+MEMORY_ADDRESS = re.compile(r"0x[0-9a-f]{6,}")
+TEXT_MIME_TYPES = ("text/plain", "text/html", "text/markdown", "text/latex", "application/json")
+
+
+def load(path: Path) -> dict:
+    """The notebook as plain JSON, with every cell's source joined into one string."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        cell["source"] = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return nb
+
+
+def tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [cell for cell in nb["cells"] if cell["cell_type"] == "code"]
+
+
+def notebook_number(path: Path) -> int:
+    return int(re.match(r"\d+", path.name).group())
+
+
+def output_texts(cell: dict) -> list[str]:
+    """Every text a code cell's stored outputs would show (streams, text MIME types, error tracebacks)."""
+    texts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            texts.append("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+        elif out["output_type"] == "error":
+            texts.append("\n".join([out.get("ename", ""), out.get("evalue", ""), *out.get("traceback", [])]))
+        for mime in TEXT_MIME_TYPES:
+            value = out.get("data", {}).get(mime)
+            if value is not None:
+                texts.append("".join(value) if isinstance(value, list) else str(value))
+    return texts
+
+
+def chinese_terms(markdown: str) -> list[str]:
+    """The Chinese terms written in full-width parentheses, e.g. "Positional Encoding（位置编码）" -> 位置编码."""
+    terms = []
+    for inside in FULL_WIDTH_PARENS.findall(markdown):
+        terms += [part.strip() for part in TERM_SEPARATORS.split(inside) if CJK.search(part)]
+    return terms
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def notebook(request) -> tuple[Path, dict]:
+    return request.param, load(request.param)
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+
+
+def test_chinese_terms_are_in_the_glossary(notebook):
+    path, nb = notebook
+    known = set(GLOSSARY.values())
+    missing = sorted({term for cell in nb["cells"] if cell["cell_type"] == "markdown"
+                      for term in chinese_terms(cell["source"]) if term not in known})
+    assert not missing, f"{path.name}: Chinese terms not in course_lib/glossary.py: {missing}"
+
+
+def test_tags_are_known_and_no_comment_markers(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(nb["cells"]):
+        unknown = set(tags(cell)) - ALLOWED_TAGS
+        assert not unknown, f"{path.name} cell {i}: tags {sorted(unknown)} not in {sorted(ALLOWED_TAGS)}"
+        assert not {"exercise", "solution"} <= set(tags(cell)), f"{path.name} cell {i}: both exercise and solution"
+        if cell["cell_type"] == "code":
+            assert "NBVAL_" not in cell["source"].upper(), f"{path.name} cell {i}: use a tag, not a # NBVAL_ marker"
+
+
+def test_ignored_outputs_are_rare_and_followed_by_an_assert(notebook):
+    path, nb = notebook
+    cells = code_cells(nb)
+    ignored = [i for i, cell in enumerate(cells) if "nbval-ignore-output" in tags(cell)]
+    assert len(ignored) <= MAX_IGNORED_SHARE * len(cells), (
+        f"{path.name}: nbval-ignore-output on {len(ignored)} of {len(cells)} code cells (at most 15%)")
+    for i in ignored:
+        following = cells[i + 1] if i + 1 < len(cells) else None
+        assert following is not None and "nbval-ignore-output" not in tags(following), (
+            f"{path.name}: the ignored code cell {cells[i]['source'][:60]!r} must be followed by a checked code cell")
+        assert re.search(r"\bassert\b", following["source"]), (
+            f"{path.name}: the code cell after the ignored {cells[i]['source'][:60]!r} must assert its result")
+
+
+def test_slide_metadata(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(nb["cells"]):
+        slide_type = cell.get("metadata", {}).get("slideshow", {}).get("slide_type")
+        assert slide_type in SLIDE_TYPES, f"{path.name} cell {i}: slideshow.slide_type is {slide_type!r}"
+        if "solution" in tags(cell):
+            assert slide_type == "skip", f"{path.name} cell {i}: a solution cell must be slide_type 'skip'"
+    slides = sum(cell["metadata"]["slideshow"]["slide_type"] in ("slide", "subslide") for cell in nb["cells"])
+    assert slides >= MIN_SLIDES, f"{path.name}: {slides} slides/subslides, want at least {MIN_SLIDES}"
+
+
+def test_exercises_have_a_hidden_solution_and_a_checker(notebook):
+    path, nb = notebook
+    cells = nb["cells"]
+    exercises = [i for i, cell in enumerate(cells) if "exercise" in tags(cell)]
+    if notebook_number(path) >= 1:
+        assert len(exercises) >= 2, f"{path.name}: {len(exercises)} exercise cells, want at least 2"
+    for i, cell in enumerate(cells):
+        if "solution" in tags(cell):
+            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, (
+                f"{path.name} cell {i}: a solution cell needs metadata jupyter.source_hidden = true")
+    for i in exercises:
+        stub = cells[i]
+        names = DEFINED_NAME.findall(stub["source"])
+        assert names, f"{path.name} cell {i}: an exercise stub must define a function"
+        assert "raise NotImplementedError" in stub["source"], f"{path.name} cell {i}: a stub raises NotImplementedError"
+        solution = next((j for j in range(i + 1, len(cells)) if "solution" in tags(cells[j])
+                         and set(names) <= set(DEFINED_NAME.findall(cells[j]["source"]))), None)
+        assert solution is not None, f"{path.name}: no solution cell after the exercise defines {names}"
+        call = re.compile(r"\bcheck_\w+\(\s*(?:" + "|".join(names) + r")\b")
+        assert any(c["cell_type"] == "code" and call.search(c["source"]) for c in cells[solution + 1:]), (
+            f"{path.name}: no checker call `course_lib.checks.check_...({names[0]})` after the solution of {names}")
+
+
+def test_every_code_cell_was_executed_with_clean_outputs(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        assert cell.get("execution_count") is not None, f"{path.name} cell {i}: not executed (run `make outputs`)"
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error" or "raises-exception" in tags(cell), (
+                f"{path.name} cell {i}: a stored error: {out.get('ename')}: {out.get('evalue')}")
+            if out["output_type"] == "execute_result":
+                assert out.get("execution_count") is not None, f"{path.name} cell {i}: a result without a count"
+        for text in output_texts(cell):
+            if "raises-exception" not in tags(cell):
+                assert "Traceback" not in text, f"{path.name} cell {i}: a traceback in the output"
+            assert "Warning" not in text, f"{path.name} cell {i}: a warning in the output: {text[:200]!r}"
+            address = MEMORY_ADDRESS.search(text)
+            assert not address, f"{path.name} cell {i}: a memory address {address and address.group()} in the output"
+
+
+def test_first_code_cell_seeds_torch(notebook):
+    path, nb = notebook
+    cells = code_cells(nb)
+    assert cells and re.search(r"\btorch\.manual_seed\(", cells[0]["source"]), (
+        f"{path.name}: the first code cell must call torch.manual_seed")
