@@ -3,7 +3,7 @@
 from .add_and_norm import LayerNorm, add_and_norm
 from .attention import fused_attention, scaled_dot_product_attention
 from .decoder import Decoder, DecoderLayer
-from .decoding import greedy_decode
+from .decoding import beam_search, greedy_decode
 from .embeddings import TokenEmbedding
 from .encoder import Encoder, EncoderLayer
 from .feed_forward import PositionwiseFeedForward
@@ -24,7 +24,7 @@ __all__ = [
     "BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_TOKENS", "UNK_ID",
     "CacheGroup", "Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "KVCache", "LayerNorm",
     "MultiHeadAttention", "PositionalEncoding", "PositionwiseFeedForward", "TokenEmbedding", "Transformer",
-    "add_and_norm", "causal_mask", "fused_attention", "greedy_decode", "inverse_sqrt_schedule",
+    "add_and_norm", "beam_search", "causal_mask", "fused_attention", "greedy_decode", "inverse_sqrt_schedule",
     "label_smoothed_cross_entropy", "padding_mask", "scaled_dot_product_attention",
     "set_fused", "sinusoidal_positional_encoding",
     # notebook 11: MQA/GQA, RoPE and multi-head latent attention

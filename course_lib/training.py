@@ -9,8 +9,12 @@ from .validation import require_positive_int, require_probability
 
 
 def label_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1,
-                                 pad_id: int = PAD_ID) -> torch.Tensor:
-    """Mean cross-entropy over non-pad targets against (1 - ε)·one-hot + ε/V (Szegedy et al., 2016)."""
+                                 pad_id: int = PAD_ID, num_tokens=None) -> torch.Tensor:
+    """Mean cross-entropy over non-pad targets against (1 - ε)·one-hot + ε/V (Szegedy et al., 2016).
+
+    `num_tokens`: divide the summed loss by this count instead of the batch's own (data parallel: the
+    global count, so that averaging the ranks' gradients gives the gradient of the whole batch).
+    """
     require_probability("smoothing", smoothing)
     if logits.shape[:-1] != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} need target of shape {tuple(logits.shape[:-1])}, "
@@ -22,7 +26,8 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smo
     uniform = -log_probs.mean(dim=-1)  # (B, L)
     loss = (1.0 - smoothing) * nll + smoothing * uniform  # (B, L)
     keep = target != pad_id  # (B, L)
-    return loss[keep].sum() / keep.sum().clamp(min=1)
+    count = keep.sum().clamp(min=1) if num_tokens is None else num_tokens
+    return loss[keep].sum() / count
 
 
 def warmup_inverse_sqrt(step: int, warmup_steps: int) -> float:

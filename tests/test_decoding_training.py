@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import BOS_ID, EOS_ID, PAD_ID, Transformer
-from course_lib.decoding import greedy_decode
+from course_lib.decoding import beam_search, greedy_decode, never_special
 from course_lib.training import inverse_sqrt_schedule, label_smoothed_cross_entropy, warmup_inverse_sqrt
 
 
@@ -70,3 +70,63 @@ def test_schedule_warms_up_then_decays():
         opt.step()
         sched.step()
     assert lrs[:4] == [0.5, 1.0, 1.5, 2.0] and lrs[4] < 2.0
+
+
+def test_beam_cached_equals_recomputed(model):
+    src = torch.tensor([[5, 6, 7, 8, 2], [9, 4, 2, 0, 0], [3, 3, 5, 2, 0]])
+    ids_c, logits_c = beam_search(model, src, 12, beam_size=3, return_logits=True)
+    ids_r, logits_r = beam_search(model, src, 12, beam_size=3, use_cache=False, return_logits=True)
+    assert torch.equal(ids_c, ids_r)
+    live = ids_c[:, :-1].ne(PAD_ID) & ids_c[:, :-1].ne(EOS_ID)
+    assert live.sum() > 10
+    torch.testing.assert_close(logits_c[live], logits_r[live], atol=1e-5, rtol=1e-5)
+    # the traced logits are the ones the chosen tokens came from: recompute them with teacher forcing
+    memory, src_mask = model.encode(src)
+    forced = model.decode(ids_c[:, :-1], memory, src_mask)  # (B, T, V)
+    torch.testing.assert_close(forced[live], logits_c[live], atol=1e-5, rtol=1e-5)
+
+
+def test_beam_batched_equals_one_at_a_time(model):
+    src = torch.tensor([[5, 6, 7, 8, 2], [9, 4, 2, 0, 0], [3, 3, 5, 2, 0]])
+    batched = beam_search(model, src, 12, beam_size=4)
+    for row, expected in zip(src, batched, strict=True):
+        alone = beam_search(model, row[row.ne(PAD_ID)][None], 12, beam_size=4)[0]
+        assert alone.tolist() == expected[: alone.numel()].tolist()
+        assert expected[alone.numel():].eq(PAD_ID).all()
+
+
+def test_beam_of_one_is_greedy(model):
+    src = torch.tensor([[5, 6, 7, 8, 2], [9, 4, 2, 0, 0]])
+    assert torch.equal(beam_search(model, src, 12, beam_size=1), greedy_decode(model, src, 12))
+
+
+def test_beam_finds_a_likelier_sentence_than_greedy(model):
+    """Beam search explores more prefixes: its sentences are likelier than greedy's (not always: it can prune
+    the greedy path — but on most rows and on average)."""
+    torch.manual_seed(1)
+    src = torch.randint(4, 11, (16, 6))
+
+    def log_prob(ids):
+        memory, src_mask = model.encode(src)
+        logp = torch.log_softmax(never_special(model.decode(ids[:, :-1], memory, src_mask)), -1)
+        taken = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T)
+        return taken.masked_fill(ids[:, 1:].eq(PAD_ID), 0.0).sum(-1)
+
+    with torch.no_grad():
+        greedy = log_prob(greedy_decode(model, src, 10))
+        beam = log_prob(beam_search(model, src, 10, beam_size=4, alpha=0.0))
+    assert (beam >= greedy - 1e-5).float().mean() >= 0.9
+    assert beam.mean() > greedy.mean() + 1.0
+
+
+def test_beam_rejects_bad_size(model):
+    with pytest.raises(ValueError, match="beam_size"):
+        beam_search(model, torch.tensor([[5]]), 5, beam_size=0)
+
+
+def test_beam_with_mla_self_attention_cached_equals_recomputed():
+    torch.manual_seed(0)
+    mla = Transformer(11, 13, d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=2,
+                      d_ff=32, dropout=0.0, self_attention="mla").eval()
+    src = torch.tensor([[5, 6, 7, 8, 2], [9, 4, 2, 0, 0]])
+    assert torch.equal(beam_search(mla, src, 10, beam_size=3), beam_search(mla, src, 10, beam_size=3, use_cache=False))
