@@ -31,12 +31,12 @@ test-lib: $(STAMP)
 test-notebooks: $(STAMP)
 	@if [ -n "$(NOTEBOOKS)" ]; then \
 	  env -u MPLBACKEND $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
-	    --nbval-sanitize-with=notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600 $(NOTEBOOKS); \
+	    --nbval-sanitize-with=notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600 --durations=5 $(NOTEBOOKS); \
 	else echo "no notebooks yet"; fi
 
 # The student, slides and HTML editions, built and checked (the student notebooks are executed in full).
 test-editions: $(STAMP)
-	env -u MPLBACKEND $(BIN)/python -m pytest tests/editions -q
+	env -u MPLBACKEND $(BIN)/python -m pytest tests/editions -q --durations=0
 
 # JupyterLab in headless Chromium (Debian's; installed with apt-get where possible): run 03, move a slider.
 test-browser: $(STAMP)
