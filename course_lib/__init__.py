@@ -17,6 +17,7 @@ from .positional_encoding import PositionalEncoding, sinusoidal_positional_encod
 from .rms_norm import RMSNorm
 from .rope import apply_rope, apply_rope_interleaved, interleaved_to_half_permutation, rotate_half
 from .tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
+from .toy_tasks import sequence_accuracy, teacher_forcing_pair
 from .training import inverse_sqrt_schedule, label_smoothed_cross_entropy
 from .transformer import Transformer
 
@@ -30,4 +31,6 @@ __all__ = [
     # notebook 11: MQA/GQA, RoPE and multi-head latent attention
     "GroupedQueryAttention", "MultiHeadLatentAttention", "RMSNorm", "apply_rope", "apply_rope_interleaved",
     "expand_kv_heads", "interleaved_to_half_permutation", "mla_sizes", "rotate_half",
+    # notebook 10: the toy tasks' shift and score
+    "sequence_accuracy", "teacher_forcing_pair",
 ]

@@ -52,6 +52,18 @@ def greedy_decode(model, src: torch.Tensor, max_new_tokens: int, bos_id: int = B
     return (ids, torch.stack(step_logits, dim=1)) if return_logits else ids
 
 
+def select_beams(scores: torch.Tensor, logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One beam-search step: scores (B, K) of the prefixes and logp (B*K, V) of their next tokens ->
+    the K best extensions per sentence: their scores (B, K), the rows they extend (B*K,) and their tokens (B, K)."""
+    batch, k = scores.shape
+    vocab = logp.size(-1)
+    # log P(prefix + token) = log P(prefix) + log p(token | prefix), ranked across all K prefixes of a sentence
+    candidates = (scores.reshape(-1, 1) + logp).view(batch, k * vocab)  # (B, K*V)
+    best, flat = candidates.topk(k, dim=-1)  # (B, K) each
+    rows = (flat // vocab + torch.arange(batch, device=scores.device)[:, None] * k).view(-1)  # (B*K,)
+    return best, rows, flat % vocab
+
+
 @torch.no_grad()
 def beam_search(model, src: torch.Tensor, max_new_tokens: int, beam_size: int = 4, alpha: float = 0.6,
                 bos_id: int = BOS_ID, eos_id: int = EOS_ID, use_cache: bool = True, return_logits: bool = False):
@@ -81,12 +93,8 @@ def beam_search(model, src: torch.Tensor, max_new_tokens: int, beam_size: int = 
         logp = torch.log_softmax(never_special(logits, bos_id).float(), dim=-1)  # (B*K, V)
         logp[done] = float("-inf")
         logp[done, PAD_ID] = 0.0
-        # 2. log P(prefix + token) = log P(prefix) + log p(token | prefix); keep the K best per sentence
-        vocab = logp.size(-1)
-        candidates = (scores.view(-1, 1) + logp).view(batch, k * vocab)  # (B, K*V)
-        scores, flat = candidates.topk(k, dim=-1)  # (B, K) each
-        rows = (flat // vocab + torch.arange(batch, device=src.device)[:, None] * k).view(-1)  # (B*K,)
-        tokens = flat % vocab  # (B, K)
+        # 2. keep the K likeliest extensions per sentence
+        scores, rows, tokens = select_beams(scores, logp)  # (B, K), (B*K,), (B, K)
         # 3. the surviving beams' histories (and caches) follow them to their new rows
         ids = torch.cat([ids[rows], tokens.view(-1, 1)], dim=1)  # (B*K, t + 1)
         if return_logits:

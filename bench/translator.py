@@ -1,0 +1,105 @@
+"""Translator benchmarks: toy-corpus BLEU within a training budget, and cached vs uncached greedy decoding.
+
+    .venv/bin/python bench/translator.py decode                  # KV cache speed-up at 50 tokens, batch 1 and 32
+    .venv/bin/python bench/translator.py toy --minutes 3         # train on the toy corpus, test BLEU
+    .venv/bin/python bench/translator.py toy --minutes 3 --attention mla
+    .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --minutes 15
+    .venv/bin/python bench/translator.py decode --device cuda    # on a GPU
+
+`decode` times the same model on the same (explicit) attention path: cached (one new position per step,
+keys/values kept) against recomputing the whole prefix every step; both make exactly 50 tokens (<eos> is
+never taken) and are timed alternately, so a noisy machine slows both alike.
+"""
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+import torch
+
+from course_lib import Transformer, greedy_decode
+from course_lib.translator import TrainConfig, Translator, train
+from course_lib.translator.checkpoint import load_checkpoint
+from course_lib.translator.config import PRESETS
+from course_lib.translator.dataset import load_splits
+from course_lib.translator.translate import pick_device, score
+
+NEVER = -1  # an <eos> id no token has: decoding runs the full budget
+
+
+def time_decode(model, src: torch.Tensor, tokens: int, use_cache: bool) -> float:
+    """Seconds for one greedy decode of exactly `tokens` new tokens."""
+    sync = torch.cuda.synchronize if src.is_cuda else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    greedy_decode(model, src, tokens, eos_id=NEVER, use_cache=use_cache)
+    sync()
+    return time.perf_counter() - start
+
+
+def bench_decode(args) -> dict:
+    """Median cached and uncached decode times per batch size, and their ratio."""
+    device = pick_device(args.device)
+    torch.manual_seed(0)
+    model = Transformer(4000, 4000, **PRESETS[args.preset], max_len=128).to(device).eval()
+    results = {}
+    for batch in (1, 32):
+        src = torch.randint(4, 4000, (batch, 20), device=device)  # (B, 20) source tokens
+        time_decode(model, src, 5, True), time_decode(model, src, 5, False)  # warm-up
+        cached, uncached = [], []
+        for _ in range(args.repeats):
+            cached.append(time_decode(model, src, args.tokens, True))
+            uncached.append(time_decode(model, src, args.tokens, False))
+        c, u = statistics.median(cached), statistics.median(uncached)
+        results[f"batch {batch}"] = {"cached_s": round(c, 4), "uncached_s": round(u, 4), "speedup": round(u / c, 2)}
+    return {"device": str(device), "preset": args.preset, "tokens": args.tokens, **results}
+
+
+def bench_training(args, corpus: str) -> dict:
+    """Train for `--minutes` on `corpus`, then score the best checkpoint on its test split."""
+    with tempfile.TemporaryDirectory() as out:
+        config = TrainConfig(corpus=corpus, preset=args.preset, device=args.device, max_minutes=args.minutes,
+                             attention=args.attention, eval_every=args.eval_every)
+        summary = train(config, out, progress=False)
+        state = load_checkpoint(out)
+        translator = Translator.from_state(state, args.device)
+        splits, _ = load_splits(corpus, state["config"]["split_seed"])
+        test = splits["test"][: args.limit] if args.limit else splits["test"]
+        greedy = score(translator, test)
+        beam = score(translator, test, beam=4) if args.beam else None
+        params = sum(p.numel() for p in translator.model.parameters())
+    result = {"corpus": corpus, "attention": args.attention, "minutes": args.minutes, "steps": summary["steps"],
+              "parameters": params, "test_bleu_greedy": round(greedy["bleu"], 2),
+              "test_bleu_single_ref": round(greedy["bleu_single_ref"], 2), "chrf": round(greedy["chrf"], 2),
+              "exact_match": round(greedy["exact_match"], 4), "signature": greedy["signature"],
+              "phenomena": greedy.get("phenomena")}
+    if beam is not None:
+        result["test_bleu_beam4"] = round(beam["bleu"], 2)
+    return result
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("decode", "toy", "tatoeba"))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    p.add_argument("--tokens", type=int, default=50, help="decode: new tokens per sentence")
+    p.add_argument("--repeats", type=int, default=5, help="decode: timed runs per variant")
+    p.add_argument("--minutes", type=float, default=3.0, help="training budget")
+    p.add_argument("--attention", default="mha", choices=("mha", "mla"))
+    p.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
+    p.add_argument("--corpus", default="../shared/data/tatoeba-cmn-eng.tsv", help="tatoeba: the TSV file")
+    p.add_argument("--limit", type=int, help="score only the first N test pairs")
+    p.add_argument("--beam", action="store_true", help="also score beam search (size 4)")
+    args = p.parse_args(argv)
+    if args.what == "decode":
+        result = bench_decode(args)
+    else:
+        result = bench_training(args, "toy" if args.what == "toy" else args.corpus)
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""`python -m course_lib.translator train|evaluate|translate ...`: the translator from the command line."""
+
+import argparse
+import json
+import sys
+import warnings
+
+from .checkpoint import CheckpointError
+from .config import ATTENTIONS, DEVICES, PRESETS, TrainConfig
+
+DEFAULT_MINUTES = 10.0  # the budget when neither --max-steps nor --max-minutes is given
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (and exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parser() -> Parser:
+    """The three commands and their options."""
+    main = Parser(prog="python -m course_lib.translator", description=__doc__)
+    commands = main.add_subparsers(dest="command", required=True, parser_class=Parser)
+    train = commands.add_parser("train", help="train a translator into a checkpoint directory")
+    train.add_argument("--corpus", default="toy", help="'toy' (the embedded grammar) or a Tatoeba-style TSV path")
+    train.add_argument("--out", required=True, help="checkpoint directory (best.pt and last.pt)")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="model size (default: tiny on CPU, base on GPU)")
+    train.add_argument("--max-minutes", type=float, help="stop after this much wall time")
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--device", default="auto", choices=DEVICES)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--split-seed", type=int, default=0, help="which sentences go to train/valid/test")
+    train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
+    train.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate = commands.add_parser("evaluate", help="BLEU, chrF and exact match of a checkpoint on a split")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--corpus", help="default: the corpus the checkpoint was trained on")
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    evaluate.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    evaluate.add_argument("--limit", type=int, help="score only the first N sentence pairs")
+    evaluate.add_argument("--device", default="auto", choices=DEVICES)
+    evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, chrf, exact_match, n, signature")
+    translate = commands.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
+    translate.add_argument("--checkpoint", required=True)
+    translate.add_argument("--beam", type=int, default=1)
+    translate.add_argument("--device", default="auto", choices=DEVICES)
+    translate.add_argument("text", nargs="*")
+    return main
+
+
+def run_train(args) -> None:
+    from .trainer import rank_and_world, train
+
+    minutes = args.max_minutes if args.max_minutes or args.max_steps else DEFAULT_MINUTES
+    config = TrainConfig(corpus=args.corpus, preset=args.preset, device=args.device, seed=args.seed,
+                         split_seed=args.split_seed, attention=args.attention, max_steps=args.max_steps,
+                         max_minutes=minutes, eval_every=args.eval_every)
+    summary = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    if rank_and_world()[0] == 0:
+        print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid BLEU "
+              f"{summary['best_bleu']:.1f}; checkpoints in {args.out}")
+
+
+def run_evaluate(args) -> None:
+    from .translate import evaluate
+
+    scores = evaluate(args.checkpoint, args.corpus, args.split, args.beam, args.device, args.limit)
+    if args.json:
+        print(json.dumps(scores, ensure_ascii=False))
+        return
+    print(f"{args.split}: {scores['n']} sentences | BLEU {scores['bleu']:.2f} "
+          f"(first reference only {scores['bleu_single_ref']:.2f}) | chrF {scores['chrf']:.2f} | "
+          f"exact match {scores['exact_match']:.3f}")
+    for name, accuracy in scores.get("phenomena", {}).items():
+        print(f"  {name:<14} {accuracy:.3f}")
+    print(scores["signature"])
+
+
+def run_translate(args) -> None:
+    from .translate import Translator
+
+    translator = Translator.from_checkpoint(args.checkpoint, args.device)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lines = translator.translate(texts, beam=args.beam)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    for line in lines:
+        print(line)
+
+
+def main(argv=None) -> int:
+    """Run one command; a user's mistake (bad checkpoint or corpus, bad option value) is one line, exit 1."""
+    args = parser().parse_args(argv)
+    command = {"train": run_train, "evaluate": run_evaluate, "translate": run_translate}[args.command]
+    try:
+        command(args)
+    except (CheckpointError, OSError, ValueError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,74 @@
+"""Sentence pairs: the Tatoeba/manythings tab-separated format, splits by source sentence, and references."""
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One source sentence and one translation; `phenomena` labels toy pairs, `attribution` real ones."""
+
+    src: str
+    tgt: str
+    phenomena: tuple[str, ...] = ()
+    attribution: str = ""
+
+
+@dataclass
+class TsvCorpus:
+    """The pairs of a TSV file and how many malformed lines were skipped."""
+
+    pairs: list[Pair]
+    skipped: int = 0
+
+
+def parse_line(line: str, number: int, path: Path) -> Pair:
+    """`English<TAB>translation[<TAB>attribution]` -> Pair; anything else raises ValueError naming the line."""
+    columns = line.split("\t")
+    if len(columns) not in (2, 3) or not columns[0].strip() or not columns[1].strip():
+        raise ValueError(f"{path}:{number}: expected 2 or 3 tab-separated columns (English, translation"
+                         f"[, attribution]), got {len(columns)}: {line[:60]!r}")
+    return Pair(columns[0].strip(), columns[1].strip(), attribution=columns[2].strip() if len(columns) == 3 else "")
+
+
+def read_tsv(path, skip_malformed: bool = False) -> TsvCorpus:
+    """Read a Tatoeba-style file (UTF-8, an optional BOM); blank lines are ignored."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    pairs, skipped = [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            pairs.append(parse_line(line, number, path))
+        except ValueError:
+            if not skip_malformed:
+                raise
+            skipped += 1
+    return TsvCorpus(pairs, skipped)
+
+
+def split_by_source(pairs: list[Pair], seed: int = 0, valid_fraction: float = 0.05,
+                    test_fraction: float = 0.05) -> dict[str, list[Pair]]:
+    """Shuffle the unique source sentences with `seed` and split them: every translation of a source stays together."""
+    sources = list(dict.fromkeys(p.src for p in pairs))  # unique, in first-seen order
+    random.Random(seed).shuffle(sources)
+    n_valid, n_test = round(len(sources) * valid_fraction), round(len(sources) * test_fraction)
+    split_of = {s: "test" for s in sources[:n_test]}
+    split_of.update({s: "valid" for s in sources[n_test : n_test + n_valid]})
+    splits = {"train": [], "valid": [], "test": []}
+    for pair in pairs:
+        splits[split_of.get(pair.src, "train")].append(pair)
+    return splits
+
+
+def references(pairs: list[Pair]) -> tuple[list[str], list[list[str]]]:
+    """The unique sources in first-seen order and, for each, all of its translations."""
+    refs: dict[str, list[str]] = {}
+    for pair in pairs:
+        refs.setdefault(pair.src, []).append(pair.tgt)
+    return list(refs), list(refs.values())

@@ -1,0 +1,71 @@
+"""From a corpus name to tokenized, numbered sentence pairs: splits, tokenizers and vocabularies."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .batching import encode_pairs
+from .corpus import Pair, read_tsv, split_by_source
+from .grammar import toy_corpus
+from .tokenizers import default_tokenizers, tokenizer
+from .vocab import Vocab
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def guess_target_lang(pairs: list[Pair]) -> str:
+    """'zh' when most targets hold Chinese characters, else 'xx' (a space-separated language)."""
+    sample = pairs[:1000]
+    chinese = sum(bool(CJK.search(p.tgt)) for p in sample)
+    return "zh" if chinese * 2 > len(sample) else "xx"
+
+
+def load_splits(corpus: str, split_seed: int = 0, skip_malformed: bool = False) -> tuple[dict[str, list[Pair]], str]:
+    """The train/valid/test pairs of `corpus` ("toy" or a TSV path) and its target language."""
+    if corpus == "toy":
+        return toy_corpus(seed=split_seed), "zh"
+    path = Path(corpus)
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus {corpus!r} is not 'toy' and not a readable file")
+    pairs = read_tsv(path, skip_malformed).pairs
+    if not pairs:
+        raise ValueError(f"corpus {corpus!r} holds no sentence pairs")
+    return split_by_source(pairs, seed=split_seed), guess_target_lang(pairs)
+
+
+@dataclass
+class Languages:
+    """The two sides of a translation direction: tokenizers and vocabularies (saved with a checkpoint)."""
+
+    source_lang: str
+    target_lang: str
+    src_tokenizer: str
+    tgt_tokenizer: str
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+
+    @classmethod
+    def build(cls, train: list[Pair], target_lang: str, min_freq: int) -> "Languages":
+        """Tokenizers for the languages and vocabularies counted on the training pairs."""
+        src_name, tgt_name = default_tokenizers(target_lang)
+        src_tok, tgt_tok = tokenizer(src_name), tokenizer(tgt_name)
+        src_vocab = Vocab.build([src_tok.encode(p.src) for p in train], min_freq=min_freq)
+        tgt_vocab = Vocab.build([tgt_tok.encode(p.tgt) for p in train], min_freq=min_freq)
+        return cls("en", target_lang, src_name, tgt_name, src_vocab, tgt_vocab)
+
+    def encode(self, pairs: list[Pair], max_len: int) -> list[tuple[list[int], list[int]]]:
+        """Pairs -> (source ids + <eos>, <bos> + target ids + <eos>), each at most `max_len` long."""
+        return encode_pairs(pairs, tokenizer(self.src_tokenizer), tokenizer(self.tgt_tokenizer),
+                            self.src_vocab, self.tgt_vocab, max_len)
+
+    def to_dict(self) -> dict:
+        """Plain data for a checkpoint (loadable with weights_only=True)."""
+        return dict(source_lang=self.source_lang, target_lang=self.target_lang, src_tokenizer=self.src_tokenizer,
+                    tgt_tokenizer=self.tgt_tokenizer, src_vocab=self.src_vocab.to_list(),
+                    tgt_vocab=self.tgt_vocab.to_list())
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Languages":
+        """Inverse of `to_dict`."""
+        return cls(data["source_lang"], data["target_lang"], data["src_tokenizer"], data["tgt_tokenizer"],
+                   Vocab.from_list(data["src_vocab"]), Vocab.from_list(data["tgt_vocab"]))

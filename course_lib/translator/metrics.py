@@ -1,0 +1,51 @@
+"""Scores of a translation system: sacrebleu's corpus BLEU (with its signature) and chrF, and exact match."""
+
+from sacrebleu.metrics import BLEU, CHRF
+
+from .tokenizers import CJK_LANGS
+
+
+def bleu_tokenize(target_lang: str) -> str:
+    """sacrebleu's tokenizer for the target language: 'zh' splits Chinese characters, '13a' is for spaced text."""
+    return "zh" if target_lang in CJK_LANGS else "13a"
+
+
+def reference_streams(references: list[list[str]]) -> list[list[str]]:
+    """Per-hypothesis reference lists -> sacrebleu's streams (one per reference position).
+
+    A sentence with fewer references repeats its first: BLEU clips by the maximum count over references and
+    picks the closest reference length, and chrF keeps the best reference, so a repeat changes neither.
+    """
+    most = max(len(refs) for refs in references)
+    return [[refs[k] if k < len(refs) else refs[0] for refs in references] for k in range(most)]
+
+
+def corpus_scores(hypotheses: list[str], references, target_lang: str) -> dict:
+    """BLEU and chrF (0-100), exact match (0-1), the sentence count and BLEU's signature.
+
+    `references[i]` is the reference of hypothesis i, or the list of all its references.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(f"need one reference (list) per hypothesis, got {len(hypotheses)} hypotheses and "
+                         f"{len(references)} references")
+    refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    if not hypotheses:
+        return {"bleu": 0.0, "chrf": 0.0, "exact_match": 0.0, "n": 0, "signature": ""}
+    streams = reference_streams(refs)
+    bleu = BLEU(tokenize=bleu_tokenize(target_lang))
+    bleu_score = bleu.corpus_score(hypotheses, streams)
+    chrf = CHRF().corpus_score(hypotheses, streams)
+    exact = sum(h.strip() in {r.strip() for r in rs} for h, rs in zip(hypotheses, refs, strict=True))
+    return {"bleu": bleu_score.score, "chrf": chrf.score, "exact_match": exact / len(hypotheses),
+            "n": len(hypotheses), "signature": str(bleu.get_signature())}
+
+
+def phenomenon_accuracy(pairs, hypotheses: list[str]) -> dict[str, float]:
+    """For each phenomenon the pairs are labelled with: the share of its sentences translated exactly."""
+    totals: dict[str, list[int]] = {}
+    for pair, hypothesis in zip(pairs, hypotheses, strict=True):
+        for name in pair.phenomena:
+            right_total = totals.setdefault(name, [0, 0])
+            right_total[0] += hypothesis.strip() == pair.tgt.strip()
+            right_total[1] += 1
+    return {name: right / total for name, (right, total) in sorted(totals.items())}

@@ -1,0 +1,100 @@
+"""Notebook 10's checkers: pass the reference, say "not implemented yet" on a stub, reject the notebook's bugs."""
+
+import pytest
+import torch
+
+from course_lib import causal_mask, padding_mask, sequence_accuracy, teacher_forcing_pair
+from course_lib.checks import check_sequence_accuracy, check_teacher_forcing_pair, check_transformer_masks
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------- teacher_forcing_pair
+
+def test_teacher_forcing_pair_checker_passes_the_reference(capsys):
+    check_teacher_forcing_pair(teacher_forcing_pair)
+    assert "✔ teacher_forcing_pair: all 3 checks passed" in capsys.readouterr().out
+
+
+def test_teacher_forcing_pair_checker_on_the_stub():
+    with pytest.raises(AssertionError, match="teacher_forcing_pair: not implemented yet"):
+        check_teacher_forcing_pair(_stub)
+
+
+def test_teacher_forcing_pair_checker_rejects_the_unshifted_labels():
+    def pair_without_shift(tgt):  # the notebook's bug: the labels are the decoder input itself
+        return tgt[:, :-1], tgt[:, :-1]
+
+    with pytest.raises(AssertionError, match=r"teacher_forcing_pair failed on tgt = \[<bos> 3 1 4 <eos>\]: item 1: "
+                                             r"expected .*\[7, 5, 8, 2\], got .*\[1, 7, 5, 8\]"):
+        check_teacher_forcing_pair(pair_without_shift)
+
+
+def test_teacher_forcing_pair_checker_rejects_a_full_length_input():
+    with pytest.raises(AssertionError, match=r"item 0: expected shape \(1, 4\), got shape \(1, 5\)"):
+        check_teacher_forcing_pair(lambda tgt: (tgt, tgt[:, 1:]))
+
+
+# ---------------------------------------------------------------- transformer_masks
+
+def transformer_masks(src, tgt_in, pad_id):
+    return padding_mask(src, pad_id), padding_mask(tgt_in, pad_id) & causal_mask(tgt_in.size(1), tgt_in.device)
+
+
+def test_transformer_masks_checker_passes_the_reference(capsys):
+    check_transformer_masks(transformer_masks)
+    assert "✔ transformer_masks: all 4 checks passed" in capsys.readouterr().out
+
+
+def test_transformer_masks_checker_on_the_stub():
+    with pytest.raises(AssertionError, match="transformer_masks: not implemented yet"):
+        check_transformer_masks(_stub)
+
+
+def test_transformer_masks_checker_rejects_a_hard_coded_cuda():
+    def masks_on_cuda(src, tgt_in, pad_id):  # the notebook's bug: the study notes' `.cuda()`
+        causal = torch.tril(torch.ones(tgt_in.size(1), tgt_in.size(1), dtype=torch.bool)).cuda()
+        return padding_mask(src, pad_id), padding_mask(tgt_in, pad_id) & causal
+
+    # a CPU-only torch raises on .cuda(); a CUDA build puts the mask on the wrong device: both fail
+    with pytest.raises(AssertionError, match=r"transformer_masks failed on .*(CUDA|cuda)"):
+        check_transformer_masks(masks_on_cuda)
+
+
+def test_transformer_masks_checker_rejects_a_missing_causal_mask():
+    with pytest.raises(AssertionError, match=r"transformer_masks failed on src = .*item 1: expected"):
+        check_transformer_masks(lambda src, tgt_in, pad_id: (padding_mask(src, pad_id), padding_mask(tgt_in, pad_id)
+                                                             .expand(-1, -1, tgt_in.size(1), -1)))
+
+
+def test_transformer_masks_checker_rejects_a_hard_coded_pad_id():
+    with pytest.raises(AssertionError, match="with pad_id=9 .*item 0: expected"):
+        check_transformer_masks(lambda src, tgt_in, pad_id: transformer_masks(src, tgt_in, 0))
+
+
+def test_transformer_masks_checker_rejects_float_masks():
+    with pytest.raises(AssertionError, match=r"devices and dtypes .*item 2: expected torch.bool, got torch.float32"):
+        check_transformer_masks(lambda src, tgt_in, pad_id: tuple(m.float() for m in transformer_masks(src, tgt_in,
+                                                                                                       pad_id)))
+
+
+# ---------------------------------------------------------------- sequence_accuracy
+
+def test_sequence_accuracy_checker_passes_the_reference(capsys):
+    check_sequence_accuracy(sequence_accuracy)
+    assert "✔ sequence_accuracy: all 5 checks passed" in capsys.readouterr().out
+
+
+def test_sequence_accuracy_checker_on_the_stub():
+    with pytest.raises(AssertionError, match="sequence_accuracy: not implemented yet"):
+        check_sequence_accuracy(_stub)
+
+
+def test_sequence_accuracy_checker_rejects_token_accuracy():
+    def token_accuracy(predicted, target):  # the notebook's trap: the share of matching tokens, not rows
+        return (predicted == target).float().mean().item()
+
+    with pytest.raises(AssertionError, match=r"\(one wrong digit in row 0\): expected 0.75, got 0.958333"):
+        check_sequence_accuracy(token_accuracy)
