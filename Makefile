@@ -62,8 +62,7 @@ html: $(STAMP)
 # Re-execute every notebook in place and strip volatile metadata, keeping outputs and counts.
 outputs: $(STAMP)
 	for nb in $(NOTEBOOKS); do \
-	  env -u MPLBACKEND $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=600 "$$nb" && \
+	  env -u MPLBACKEND $(BIN)/python tools/execute.py "$$nb" && \
 	  $(BIN)/nbstripout --keep-output --keep-count "$$nb" || exit 1; \
 	done
 

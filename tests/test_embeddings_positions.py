@@ -102,3 +102,11 @@ def test_positional_encoding_dropout_only_in_training():
 def test_positional_encoding_checks_the_width():
     with pytest.raises(ValueError, match=r"x must be \(batch, length, d_model=8\), got shape \(2, 3, 6\)"):
         PositionalEncoding(8, max_len=10)(torch.zeros(2, 3, 6))
+
+
+def test_reset_to_unit_scale_keeps_pad_zero_and_gives_unit_variance():
+    torch.manual_seed(0)
+    emb = TokenEmbedding(500, 64, padding_idx=0).reset_to_unit_scale()
+    out = emb(torch.arange(1, 500))  # (499, 64)
+    assert abs(out.var().item() - 1.0) < 0.05
+    assert torch.equal(emb(torch.tensor([0])), torch.zeros(1, 64))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter, NotebookExporter, SlidesExporter
-from nbconvert.preprocessors import ExecutePreprocessor
+from notebook_client import RobustExecutePreprocessor
 from traitlets.config import Config
 
 # solution cells are what the student writes: every edition handed out leaves them out
@@ -59,7 +59,7 @@ def html_edition(notebooks: list[Path], out: Path, **_) -> None:
     entries = []
     for notebook in notebooks:
         nb = nbformat.read(notebook, as_version=4)
-        ExecutePreprocessor(timeout=600, store_widget_state=True).preprocess(
+        RobustExecutePreprocessor(timeout=600, store_widget_state=True).preprocess(
             nb, {"metadata": {"path": str(notebook.parent)}})
         page = export(HTMLExporter(), notebook, out, ".html", nb)
         entries.append((page.name, title_of(nb)))

@@ -31,6 +31,7 @@ def parser() -> Parser:
     train.add_argument("--device", default="auto", choices=DEVICES)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--split-seed", type=int, default=0, help="which sentences go to train/valid/test")
+    train.add_argument("--skip-malformed", action="store_true", help="skip malformed corpus lines (and count them)")
     train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
     train.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -56,8 +57,8 @@ def run_train(args) -> None:
 
     minutes = args.max_minutes if args.max_minutes or args.max_steps else DEFAULT_MINUTES
     config = TrainConfig(corpus=args.corpus, preset=args.preset, device=args.device, seed=args.seed,
-                         split_seed=args.split_seed, attention=args.attention, max_steps=args.max_steps,
-                         max_minutes=minutes, eval_every=args.eval_every)
+                         split_seed=args.split_seed, skip_malformed=args.skip_malformed, attention=args.attention,
+                         max_steps=args.max_steps, max_minutes=minutes, eval_every=args.eval_every)
     summary = train(config, args.out, resume=args.resume, progress=not args.quiet)
     if rank_and_world()[0] == 0:
         print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid BLEU "

@@ -33,6 +33,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0  # model initialisation, dropout and batch order
     split_seed: int = 0  # which sentences land in train/valid/test (real corpora)
+    skip_malformed: bool = False  # real corpora: skip (and count) malformed lines instead of stopping
     attention: str = "mha"  # the decoder's self-attention: multi-head or multi-head latent attention
     max_steps: int | None = None
     max_minutes: float | None = None

@@ -20,14 +20,18 @@ def guess_target_lang(pairs: list[Pair]) -> str:
     return "zh" if chinese * 2 > len(sample) else "xx"
 
 
-def load_splits(corpus: str, split_seed: int = 0, skip_malformed: bool = False) -> tuple[dict[str, list[Pair]], str]:
+def load_splits(corpus: str, split_seed: int = 0, skip_malformed: bool = False,
+                log=None) -> tuple[dict[str, list[Pair]], str]:
     """The train/valid/test pairs of `corpus` ("toy" or a TSV path) and its target language."""
     if corpus == "toy":
         return toy_corpus(seed=split_seed), "zh"
     path = Path(corpus)
     if not path.is_file():
         raise FileNotFoundError(f"corpus {corpus!r} is not 'toy' and not a readable file")
-    pairs = read_tsv(path, skip_malformed).pairs
+    table = read_tsv(path, skip_malformed)
+    pairs = table.pairs
+    if table.skipped and log is not None:
+        log(f"{corpus}: skipped {table.skipped} malformed lines")
     if not pairs:
         raise ValueError(f"corpus {corpus!r} holds no sentence pairs")
     return split_by_source(pairs, seed=split_seed), guess_target_lang(pairs)

@@ -69,7 +69,8 @@ class Trainer:
                                          "max_minutes": config.max_minutes})
         else:
             self.config = config.resolved(self.device.type)
-        splits, target_lang = load_splits(self.config.corpus, self.config.split_seed)
+        splits, target_lang = load_splits(self.config.corpus, self.config.split_seed, self.config.skip_malformed,
+                                          self.log)
         self.languages = (Languages.from_dict(saved["languages"]) if saved is not None
                           else Languages.build(splits["train"], target_lang, self.config.min_freq))
         self.train_examples = self.languages.encode(splits["train"], self.config.max_len)
@@ -77,8 +78,9 @@ class Trainer:
         self.valid_pairs = splits["valid"][: self.config.eval_sentences]
         # 2. model, optimizer, schedule (the seed fixes the initial weights)
         torch.manual_seed(self.config.seed)
-        self.model = set_fused(Transformer(len(self.languages.src_vocab), len(self.languages.tgt_vocab),
-                                           **self.config.model_kwargs())).to(self.device)
+        model = Transformer(len(self.languages.src_vocab), len(self.languages.tgt_vocab), **self.config.model_kwargs())
+        model.src_embed.reset_to_unit_scale(), model.tgt_embed.reset_to_unit_scale()
+        self.model = set_fused(model).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr, betas=(0.9, 0.98), eps=1e-9,
                                            weight_decay=self.config.weight_decay)
         self.scheduler = inverse_sqrt_schedule(self.optimizer, self.config.warmup_steps)

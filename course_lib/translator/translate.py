@@ -108,7 +108,7 @@ def evaluate(where, corpus: str | None = None, split: str = "test", beam: int = 
     """Score a checkpoint on a split of its corpus (by default the corpus and split seed it was trained on)."""
     state = load_checkpoint(where)
     config = TrainConfig(**state["config"])
-    splits, _ = load_splits(corpus or config.corpus, config.split_seed)
+    splits, _ = load_splits(corpus or config.corpus, config.split_seed, config.skip_malformed)
     if split not in splits:
         raise ValueError(f"split must be one of {sorted(splits)}, got split={split!r}")
     translator = Translator.from_state(state, device)

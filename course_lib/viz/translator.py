@@ -81,7 +81,7 @@ def plot_cross_attention(data: dict, ax=None, title: str = ""):
     return ax
 
 
-def explore_translation(translator, text: str = "I ate two apples yesterday .", beam: int = 1) -> None:
+def explore_translation(translator, text: str = "I ate two apples yesterday.", beam: int = 1) -> None:
     """Playground: print the translation of `text` and draw its cross-attention."""
     data = cross_attention_data(translator, text, beam=beam)
     print(data["translation"])

@@ -2,8 +2,7 @@
 
 import nbformat
 import pytest
-from edition_tools import ROOT, build_edition, notebook_params
-from nbclient import NotebookClient
+from edition_tools import ROOT, RobustNotebookClient, build_edition, notebook_params
 
 
 def failing_cells(nb) -> list[tuple[str, str]]:
@@ -24,7 +23,7 @@ def test_student_notebook_runs_with_only_checkers_failing(notebook, tmp_path):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "outputs were left in"
     exercises = sum("exercise" in c.metadata.get("tags", []) for c in nb.cells)
 
-    NotebookClient(nb, timeout=600, allow_errors=True,
+    RobustNotebookClient(nb, timeout=600, allow_errors=True,
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
 
     failed = failing_cells(nb)
