@@ -57,6 +57,20 @@ def bench_decode(args) -> dict:
     return {"device": str(device), "preset": args.preset, "tokens": args.tokens, **results}
 
 
+def self_attention_cache_bytes(translator, tokens: int) -> int:
+    """Bytes the decoder's self-attention caches hold (all layers) after decoding `tokens` tokens of one sentence."""
+    model = translator.model
+    src = torch.tensor([translator.encode("I ate two apples yesterday.")[0]], device=translator.device)  # (1, Ls)
+    cache = model.new_cache(1, tokens, device=translator.device)
+    memory, src_mask = model.encode(src)
+    ids = torch.full((1, 1), 1, device=translator.device)  # <bos>
+    with torch.no_grad():
+        for _ in range(tokens):
+            model.decode(ids[:, -1:], memory, src_mask, cache)
+            ids = torch.cat([ids, ids[:, -1:]], dim=1)  # (1, t + 1): any token will do for counting
+    return sum(cache[i]["self_attn"].nbytes() for i in range(len(model.decoder.layers)))
+
+
 def bench_training(args, corpus: str) -> dict:
     """Train for `--minutes` on `corpus`, then score the best checkpoint on its test split."""
     with tempfile.TemporaryDirectory() as out:
@@ -70,8 +84,10 @@ def bench_training(args, corpus: str) -> dict:
         greedy = score(translator, test)
         beam = score(translator, test, beam=4) if args.beam else None
         params = sum(p.numel() for p in translator.model.parameters())
+        cache_bytes = self_attention_cache_bytes(translator, tokens=20)
     result = {"corpus": corpus, "attention": args.attention, "minutes": args.minutes, "steps": summary["steps"],
-              "parameters": params, "test_bleu_greedy": round(greedy["bleu"], 2),
+              "parameters": params, "self_attention_cache_bytes_20_tokens": cache_bytes,
+              "test_bleu_greedy": round(greedy["bleu"], 2),
               "test_bleu_single_ref": round(greedy["bleu_single_ref"], 2), "chrf": round(greedy["chrf"], 2),
               "exact_match": round(greedy["exact_match"], 4), "signature": greedy["signature"],
               "phenomena": greedy.get("phenomena")}
