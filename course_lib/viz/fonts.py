@@ -16,7 +16,7 @@ def register_cjk_font() -> str | None:
     for path in fonts:
         font_manager.fontManager.addfont(str(path))
     family = font_manager.FontProperties(fname=str(fonts[0])).get_name()
-    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.family"] = [family, "DejaVu Sans"]  # per-glyph fallback: Chinese, then Greek/maths
     matplotlib.rcParams["font.sans-serif"] = [family, "DejaVu Sans"]
     matplotlib.rcParams["axes.unicode_minus"] = False
     return family
