@@ -40,8 +40,10 @@ def attend(module: nn.Module, q, k, v, mask, scale: float | None = None) -> torc
     return out
 
 
-def cached_self_attention_mask(mask, new_len: int, cache: KVCache, device) -> torch.Tensor:
+def cached_self_attention_mask(mask, new_len: int, cache: KVCache, device) -> torch.Tensor | None:
     """Causal mask for `new_len` queries after `cache.length` cached positions, and the padding mask."""
+    if new_len == 1:  # one new query may see every cached position and itself: its causal row is all True
+        return mask
     causal = causal_mask(new_len, device=device, offset=cache.length)  # (Lq, L_total)
     return causal if mask is None else mask & causal
 
