@@ -47,13 +47,17 @@ def bench_decode(args) -> dict:
     results = {}
     for batch in (1, 32):
         src = torch.randint(4, 4000, (batch, 20), device=device)  # (B, 20) source tokens
-        time_decode(model, src, 5, True), time_decode(model, src, 5, False)  # warm-up
+        same = torch.equal(greedy_decode(model, src, args.tokens, eos_id=NEVER, use_cache=True),
+                           greedy_decode(model, src, args.tokens, eos_id=NEVER, use_cache=False))  # doubles as warm-up
+        if not same:
+            raise SystemExit(f"cached and uncached greedy decoding disagree at batch {batch}: the timing would be void")
         cached, uncached = [], []
         for _ in range(args.repeats):
             cached.append(time_decode(model, src, args.tokens, True))
             uncached.append(time_decode(model, src, args.tokens, False))
         c, u = statistics.median(cached), statistics.median(uncached)
-        results[f"batch {batch}"] = {"cached_s": round(c, 4), "uncached_s": round(u, 4), "speedup": round(u / c, 2)}
+        results[f"batch {batch}"] = {"cached_s": round(c, 4), "uncached_s": round(u, 4), "speedup": round(u / c, 2),
+                                     "same_tokens": same}
     return {"device": str(device), "preset": args.preset, "tokens": args.tokens, **results}
 
 

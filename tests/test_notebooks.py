@@ -171,3 +171,16 @@ def test_first_code_cell_seeds_torch(notebook):
     cells = code_cells(nb)
     assert cells and re.search(r"\btorch\.manual_seed\(", cells[0]["source"]), (
         f"{path.name}: the first code cell must call torch.manual_seed")
+
+
+COURSE = ["00_overview", "01_embeddings", "02_positional_encoding", "03_attention", "04_masking",
+          "05_multi_head_attention", "06_feed_forward", "07_add_and_norm", "08_encoder", "09_decoder",
+          "10_transformer", "11_mla", "12_translator"]
+
+
+def test_readme_course_map_links_every_notebook():
+    readme = (NOTEBOOK_DIR.parent / "README.md").read_text(encoding="utf-8")
+    linked = re.findall(r"\]\(notebooks/([0-9][^)]*)\.ipynb\)", readme)
+    assert linked == COURSE, "the README's course map must link the notebooks in course order"
+    missing = [name for name in COURSE if not (NOTEBOOK_DIR / f"{name}.ipynb").is_file()]
+    assert not missing, f"the course map links notebooks that do not exist: {missing}"
