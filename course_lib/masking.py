@@ -26,15 +26,20 @@ def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     return (tokens != pad_id)[:, None, None, :]  # (B, 1, 1, L)
 
 
+def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """True when a tensor of `shape` broadcasts to exactly `target`: no more dims, each one 1 or equal."""
+    if len(shape) > len(target):
+        return False
+    trailing = zip(reversed(shape), reversed(target), strict=False)  # shape may have fewer dims
+    return all(s in (1, t) for s, t in trailing)
+
+
 def check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
     """Raise TypeError unless `mask` is bool and ValueError unless it broadcasts to `scores_shape`."""
     if mask.dtype != torch.bool:
         raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
-    try:
-        broadcast = torch.broadcast_shapes(mask.shape, scores_shape)
-    except RuntimeError:
-        broadcast = None
-    if broadcast != scores_shape:
+    # plain Python, not torch.broadcast_shapes: this runs on every attention call of every decoding step
+    if not broadcasts_to(tuple(mask.shape), tuple(scores_shape)):
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} cannot broadcast to the attention scores "
             f"of shape {tuple(scores_shape)} (batch, heads, q_len, k_len)"

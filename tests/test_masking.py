@@ -2,9 +2,12 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import PAD_ID, causal_mask, padding_mask
 from course_lib.interop import from_torch_mask, key_padding_to_course, to_torch_mask
+from course_lib.masking import broadcasts_to
 
 
 def test_causal_mask_is_lower_triangular_bool():
@@ -68,3 +71,14 @@ def test_key_padding_mask_conversion():
     course = key_padding_to_course(key_padding)
     assert course.shape == (2, 1, 1, 3)
     assert torch.equal(course[:, 0, 0], ~key_padding)
+
+
+@settings(deadline=None, derandomize=True, max_examples=300)
+@given(st.lists(st.integers(1, 3), max_size=5), st.lists(st.integers(1, 3), min_size=1, max_size=4))
+def test_broadcasts_to_agrees_with_torch(shape, target):
+    """check_mask's plain-Python rule == torch.broadcast_shapes(shape, target) == target."""
+    try:
+        torch_says = torch.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+    except RuntimeError:
+        torch_says = False
+    assert broadcasts_to(tuple(shape), tuple(target)) == torch_says
