@@ -9,10 +9,10 @@ NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9]*.ipynb))
 	student slides html
 
 # Set-up: the course environment in .venv (torch 2.13.0 is the CPU wheel on Linux).
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	MPLBACKEND= $(BIN)/python -c "import matplotlib.pyplot as plt; import course_lib"
 	touch $(STAMP)
