@@ -18,6 +18,11 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "glossary": "术语表",
         "checker": "检查器",
         "slide": "幻灯片",
+        "overview": "总览",
+        "input embedding (the encoder's)": "输入嵌入",
+        "output embedding (the decoder's)": "输出嵌入",
+        "multi-head self-attention": "多头自注意力",
+        "masked multi-head self-attention": "掩码多头自注意力",
     },
     "01": {
         "token embedding": "词嵌入",

@@ -4,6 +4,7 @@ Everything is read from the .ipynb files themselves (nothing is executed), so a 
 it lands in notebooks/.
 """
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from course_lib.glossary import GLOSSARY
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+VIZ_DIR = NOTEBOOK_DIR.parent / "course_lib" / "viz"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.ipynb"))
 
 # Cell tags a notebook may carry. nbval-skip is left out on purpose: a skipped cell's state never reaches the
@@ -22,6 +24,7 @@ SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
 MIN_SLIDES = 8
 MAX_IGNORED_SHARE = 0.15
 CJK = re.compile(r"[\u3400-\u9fff]")
+CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 FULL_WIDTH_PARENS = re.compile(r"（([^（）]*)）")
 TERM_SEPARATORS = re.compile(r"[，、；;,/]")
 DEFINED_NAME = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.MULTILINE)
@@ -72,6 +75,37 @@ def chinese_terms(markdown: str) -> list[str]:
     return terms
 
 
+# Chinese string literals in course_lib/viz that are example text (tokens of the plotted sentences), not terms.
+EXAMPLE_STRINGS = {
+    "猫", "吃", "了", "鱼",  # viz.attention: 猫 吃 了 鱼
+    # viz.masking's three sentences
+    "我", "喜欢", "学习", "编程", "和", "音乐", "吗", "今天", "天气", "很", "好", "我们", "走",
+}
+# viz modules whose Chinese text belongs to another helper's notebook and glossary group
+VIZ_NOT_CHECKED_HERE = {"translator.py", "mla.py"}
+
+
+def viz_chinese_labels() -> dict[str, list[str]]:
+    """module name -> the Chinese runs in its string literals (labels such as "key 键"), example tokens left out."""
+    labels = {}
+    for path in sorted(VIZ_DIR.glob("*.py")):
+        if path.name in VIZ_NOT_CHECKED_HERE:
+            continue
+        literals = [node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+        labels[path.name] = [run for text in literals if text not in EXAMPLE_STRINGS for run in CJK_RUN.findall(text)]
+    return labels
+
+
+def course_map_chinese(nb: dict) -> list[str]:
+    """The 中文 column of notebook 00's course-map table."""
+    table = next(cell["source"] for cell in nb["cells"]
+                 if cell["cell_type"] == "markdown" and "| 中文 |" in cell["source"])
+    rows = [line.strip().strip("|").split("|") for line in table.splitlines() if line.startswith("|")]
+    column = [cell.strip() for cell in rows[0]].index("中文")
+    return [run for row in rows[2:] for run in CJK_RUN.findall(row[column])]
+
+
 @pytest.fixture(params=NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def notebook(request) -> tuple[Path, dict]:
     return request.param, load(request.param)
@@ -87,6 +121,28 @@ def test_chinese_terms_are_in_the_glossary(notebook):
     missing = sorted({term for cell in nb["cells"] if cell["cell_type"] == "markdown"
                       for term in chinese_terms(cell["source"]) if term not in known})
     assert not missing, f"{path.name}: Chinese terms not in course_lib/glossary.py: {missing}"
+
+
+def test_chinese_plot_labels_are_in_the_glossary():
+    known = set(GLOSSARY.values())
+    labels = viz_chinese_labels()
+    assert labels["architecture.py"], "the diagram's labels were not found"
+    missing = {name: sorted(set(runs) - known) for name, runs in labels.items() if set(runs) - known}
+    assert not missing, f"Chinese labels in course_lib/viz not in course_lib/glossary.py: {missing}"
+
+
+def test_course_map_terms_are_in_the_glossary():
+    terms = course_map_chinese(load(NOTEBOOK_DIR / "00_overview.ipynb"))
+    assert len(terms) >= 12, f"the course map's 中文 column was not found: {terms}"
+    missing = sorted(set(terms) - set(GLOSSARY.values()))
+    assert not missing, f"00_overview's course map: Chinese terms not in course_lib/glossary.py: {missing}"
+
+
+def test_example_strings_are_still_in_course_lib_viz():
+    # the allow-list must not rot: each entry is still a whole string literal of some viz module
+    literals = {node.value for path in VIZ_DIR.glob("*.py") for node in ast.walk(ast.parse(path.read_text("utf-8")))
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert EXAMPLE_STRINGS <= literals, f"not in course_lib/viz any more: {sorted(EXAMPLE_STRINGS - literals)}"
 
 
 def test_tags_are_known_and_no_comment_markers(notebook):
