@@ -5,6 +5,7 @@ import torch
 
 from course_lib import causal_mask, padding_mask, sequence_accuracy, teacher_forcing_pair
 from course_lib.checks import check_sequence_accuracy, check_teacher_forcing_pair, check_transformer_masks
+from course_lib.checks.transformer import WRONG_DEVICE
 
 
 def _stub(*args):
@@ -59,8 +60,31 @@ def test_transformer_masks_checker_rejects_a_hard_coded_cuda():
         return padding_mask(src, pad_id), padding_mask(tgt_in, pad_id) & causal
 
     # a CPU-only torch raises on .cuda(); a CUDA build puts the mask on the wrong device: both fail
-    with pytest.raises(AssertionError, match=r"transformer_masks failed on .*(CUDA|cuda)"):
+    with pytest.raises(AssertionError) as caught:
         check_transformer_masks(masks_on_cuda)
+    assert str(caught.value) == WRONG_DEVICE and ".cuda()" in WRONG_DEVICE
+
+
+@pytest.mark.parametrize("error", [
+    AssertionError("Torch not compiled with CUDA enabled"),  # a CPU-only build (the notebook's stored output)
+    RuntimeError("Found no NVIDIA driver on your system."),  # a CUDA build on a machine without a GPU
+    RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"),
+])
+def test_transformer_masks_checker_says_the_same_on_every_machine(error):
+    def masks_on_cuda(src, tgt_in, pad_id):  # what `.cuda()` raises, machine by machine
+        raise error
+
+    with pytest.raises(AssertionError) as caught:
+        check_transformer_masks(masks_on_cuda)
+    assert str(caught.value) == WRONG_DEVICE
+
+
+def test_transformer_masks_checker_passes_other_crashes_through_with_the_input():
+    def crashes(src, tgt_in, pad_id):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(AssertionError, match="transformer_masks failed on the masks' devices.*shape mismatch"):
+        check_transformer_masks(crashes)
 
 
 def test_transformer_masks_checker_rejects_a_missing_causal_mask():
