@@ -70,7 +70,7 @@ def test_plot_head_maps_draws_every_head():
     assert len(axes) == 4
     for head, ax in enumerate(axes):
         np.testing.assert_allclose(ax.images[0].get_array(), weights[head].numpy())
-        assert ax.get_title() == f"head {head}: {viz.HEAD_NAMES[head]}"
+        assert ax.get_title() == f"head {head + 1}: {viz.HEAD_NAMES[head]}"  # heads counted from 1 on the plots
         assert [t.get_text() for t in ax.get_xticklabels()] == list(viz.TOKENS)
     assert axes[0].get_ylabel() and not axes[1].get_ylabel()
 
@@ -78,10 +78,16 @@ def test_plot_head_maps_draws_every_head():
 def test_explorer_shows_the_head_and_the_average(monkeypatch):
     shown = []
     monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
-    viz.explore_heads(head=2, sharpness=3.0)
+    viz.explore_heads(head=3, sharpness=3.0)  # the third head, counted from 1 as in the dropdown: index 2
     left, right = shown[0].axes
     weights = viz.head_maps_data(3.0)
     np.testing.assert_allclose(left.images[0].get_array(), weights[2].numpy())
     np.testing.assert_allclose(right.images[0].get_array(), weights.mean(0).numpy(), rtol=1e-6)
-    assert left.get_title() == "head 2: next token" and "average" in right.get_title()
+    assert left.get_title() == "head 3: next token" and "average" in right.get_title()
     assert math.isclose(right.images[0].get_array().sum(), 4.0, rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("head", [0, 5, 1.0])
+def test_explorer_rejects_a_head_outside_1_to_4(head):
+    with pytest.raises(ValueError, match=rf"head must be an int in 1..4, got head={head!r}"):
+        viz.explore_heads(head=head)

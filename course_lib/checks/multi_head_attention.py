@@ -22,7 +22,7 @@ def _counting(*shape: int) -> torch.Tensor:
 def check_split_heads(fn) -> None:
     """fn(x (B, L, d_model), num_heads) must return (B, H, L, d_k): head h holds columns h*d_k .. (h+1)*d_k - 1."""
     cases = [
-        CheckCase("x = arange(24).view(1, 3, 8), num_heads=2 (head 0 holds columns 0-3 of every token)",
+        CheckCase("x = arange(24).view(1, 3, 8), num_heads=2 (head 1 holds columns 0-3 of every token)",
                   (_counting(1, 3, 8), 2), split_heads(_counting(1, 3, 8), 2)),
         CheckCase("random x of shape (2, 5, 12), num_heads=3", (_random(2, 5, 12, seed=0), 3),
                   split_heads(_random(2, 5, 12, seed=0), 3)),

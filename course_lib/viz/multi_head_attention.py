@@ -3,6 +3,7 @@
 `pattern_heads` sets the weights of a 4-head `MultiHeadAttention` by hand so that each head has its own, readable
 pattern (previous token, same token, next token, first token); `head_maps_data` runs it on one sentence and
 returns the (H, L, L) weights; `plot_head_maps` draws them side by side and `explore_heads` is the explorer.
+Titles and the explorer number the heads 1..H, as the notebook's prose does; tensor indices stay 0-based.
 """
 
 import math
@@ -18,7 +19,7 @@ HEAD_NAMES = ("previous token", "same token", "next token", "first token")
 D_MODEL, NUM_HEADS = 8, 4
 D_K = D_MODEL // NUM_HEADS  # 2: each head's query/key is a point in the plane
 STEP = math.pi / 3  # 60 degrees between the circle points of neighbouring positions
-SHIFTS = (-1, 0, 1)  # heads 0-2 turn each query by this many positions; head 3 always asks for position 0
+SHIFTS = (-1, 0, 1)  # head indices 0-2 turn each query by this many positions; index 3 always asks for position 0
 
 
 def position_codes(length: int) -> torch.Tensor:
@@ -76,22 +77,24 @@ def head_targets(length: int = len(TOKENS)) -> torch.Tensor:
 
 
 def plot_head_maps(weights: torch.Tensor, tokens=TOKENS, names=HEAD_NAMES, axes=None):
-    """One annotated heatmap per head, side by side, titled with the head's name; return the figure."""
+    """One annotated heatmap per head, side by side, titled "head 1: ..." (counted from 1); return the figure."""
     if axes is None:
         _, axes = plt.subplots(1, len(weights), figsize=(2.45 * len(weights), 2.8))
     for head, (ax, name) in enumerate(zip(axes, names, strict=True)):
-        plot_attention_map(weights[head], tokens, ax=ax, title=f"head {head}: {name}")
+        plot_attention_map(weights[head], tokens, ax=ax, title=f"head {head + 1}: {name}")
         if head:
             ax.set_ylabel("")
     axes[0].figure.tight_layout()
     return axes[0].figure
 
 
-def explore_heads(head: int = 0, sharpness: float = 8.0) -> None:
-    """The explorer: one head's map beside the average of all heads, for a chosen sharpness."""
+def explore_heads(head: int = 1, sharpness: float = 8.0) -> None:
+    """The explorer: head `head` (counted from 1, as in the dropdown) beside the average of all heads."""
+    if not isinstance(head, int) or not 1 <= head <= NUM_HEADS:
+        raise ValueError(f"head must be an int in 1..{NUM_HEADS}, got head={head!r}")
     weights = head_maps_data(sharpness)  # (H, L, L)
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.1))
-    plot_attention_map(weights[head], TOKENS, ax=axes[0], title=f"head {head}: {HEAD_NAMES[head]}")
+    plot_attention_map(weights[head - 1], TOKENS, ax=axes[0], title=f"head {head}: {HEAD_NAMES[head - 1]}")
     plot_attention_map(weights.mean(dim=0), TOKENS, ax=axes[1], title="average of the 4 heads")
     axes[1].set_ylabel("")
     fig.tight_layout()
