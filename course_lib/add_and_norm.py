@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import require_positive_int
+from .validation import require_non_negative_number, require_positive_int
 
 
 class LayerNorm(nn.Module):
@@ -17,6 +17,7 @@ class LayerNorm(nn.Module):
     def __init__(self, d_model: int, eps: float = 1e-5):
         super().__init__()
         require_positive_int("d_model", d_model)
+        require_non_negative_number("eps", eps)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(d_model))  # gamma
         self.bias = nn.Parameter(torch.zeros(d_model))  # beta

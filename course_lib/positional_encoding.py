@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .validation import require_positive_int, require_probability
+from .validation import require_non_negative_int, require_positive_int, require_probability
 
 
 def sinusoidal_positional_encoding(max_len: int, d_model: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -39,8 +39,9 @@ class PositionalEncoding(nn.Module):
         """x (B, L, d_model) plus the encodings of positions offset … offset + L - 1, then dropout."""
         if x.dim() != 3 or x.size(-1) != self.pe.size(-1):
             raise ValueError(f"x must be (batch, length, d_model={self.pe.size(-1)}), got shape {tuple(x.shape)}")
+        require_non_negative_int("offset", offset)
         length = x.size(1)
-        if offset < 0 or offset + length > self.max_len:
+        if offset + length > self.max_len:
             raise ValueError(
                 f"positions {offset}..{offset + length - 1} run past max_len={self.max_len}: "
                 f"build PositionalEncoding with a larger max_len"

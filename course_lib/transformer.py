@@ -10,6 +10,16 @@ from .kv_cache import CacheGroup
 from .masking import causal_mask, padding_mask
 from .positional_encoding import PositionalEncoding
 from .tokens import PAD_ID
+from .validation import require_non_negative_int, require_positive_int
+
+
+def require_pad_id(pad_id: int, src_vocab_size: int, tgt_vocab_size: int) -> None:
+    """Raise TypeError/ValueError unless pad_id is a token id of both vocabularies."""
+    require_non_negative_int("pad_id", pad_id)
+    smallest = min(src_vocab_size, tgt_vocab_size)
+    if pad_id >= smallest:
+        raise ValueError(f"pad_id must be a token id of both vocabularies, in [0, {smallest}) for "
+                         f"src_vocab_size={src_vocab_size} and tgt_vocab_size={tgt_vocab_size}, got pad_id={pad_id}")
 
 
 class Transformer(nn.Module):
@@ -21,6 +31,9 @@ class Transformer(nn.Module):
                  activation: str = "relu", self_attention: str = "mha"):
         """`self_attention="mla"`: the decoder's self-attention becomes MLA (`mla_sizes`); cross-attention stays MHA."""
         super().__init__()
+        require_positive_int("src_vocab_size", src_vocab_size)
+        require_positive_int("tgt_vocab_size", tgt_vocab_size)
+        require_pad_id(pad_id, src_vocab_size, tgt_vocab_size)
         self.pad_id = pad_id
         self.src_embed = TokenEmbedding(src_vocab_size, d_model, padding_idx=pad_id)
         self.tgt_embed = TokenEmbedding(tgt_vocab_size, d_model, padding_idx=pad_id)

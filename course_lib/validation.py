@@ -11,6 +11,22 @@ def require_positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive int, got {name}={value}")
 
 
+def require_non_negative_int(name: str, value) -> None:
+    """Raise TypeError/ValueError unless `value` is an int >= 0 (positions, offsets, ids)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {name}={value}")
+
+
+def require_non_negative_number(name: str, value) -> None:
+    """Raise TypeError/ValueError unless `value` is a real number >= 0 (LayerNorm's eps)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, got {name}={value}")
+
+
 def require_divisible(name: str, value: int, by_name: str, by: int) -> None:
     """Raise ValueError unless `value` is a multiple of `by` (e.g. d_model and num_heads)."""
     if value % by != 0:

@@ -165,14 +165,54 @@ def test_positional_encoding_past_max_len():
         pe(torch.zeros(1, 6, 8))
     with _raises(ValueError, "positions 3..5 run past max_len=5"):
         pe(torch.zeros(1, 3, 8), offset=3)
-    with _raises(ValueError, "positions -1..1 run past max_len=5"):
+    with _raises(ValueError, "offset must be >= 0, got offset=-1"):
         pe(torch.zeros(1, 3, 8), offset=-1)
+
+
+@pytest.mark.parametrize("offset, name", [(1.0, "float 1.0"), (True, "bool True"), (torch.tensor(1), "Tensor")])
+def test_positional_encoding_offset_must_be_an_int(offset, name):
+    with _raises(TypeError, f"offset must be an int, got {name}"):
+        PositionalEncoding(8, max_len=5)(torch.zeros(1, 2, 8), offset=offset)
 
 
 def test_transformer_target_longer_than_max_len():
     model = _tiny_transformer().eval()
     with _raises(ValueError, "run past max_len=8"):
         model(torch.tensor([[4, 5]]), torch.ones(1, 9, dtype=torch.long))
+
+
+# ---------------------------------------------------------------- LayerNorm eps and Transformer pad_id
+
+def test_layer_norm_eps_must_be_a_number_at_least_zero():
+    with _raises(ValueError, "eps must be >= 0, got eps=-1"):
+        LayerNorm(8, eps=-1)
+    with _raises(ValueError, "eps must be >= 0, got eps=nan"):
+        LayerNorm(8, eps=float("nan"))
+    with _raises(TypeError, "eps must be a number, got str '1e-5'"):
+        LayerNorm(8, eps="1e-5")
+    assert LayerNorm(8, eps=0).eps == 0  # allowed: nn.LayerNorm's formula with nothing added
+
+
+@pytest.mark.parametrize("kwargs, exc, message", [
+    (dict(pad_id=10), ValueError, "pad_id must be a token id of both vocabularies, in [0, 10) for "
+                                  "src_vocab_size=12 and tgt_vocab_size=10, got pad_id=10"),
+    (dict(pad_id=-1), ValueError, "pad_id must be >= 0, got pad_id=-1"),
+    (dict(pad_id=0.0), TypeError, "pad_id must be an int, got float 0.0"),
+])
+def test_transformer_pad_id_must_be_in_both_vocabularies(kwargs, exc, message):
+    sizes = dict(d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=16, max_len=8)
+    with _raises(exc, message):
+        Transformer(12, 10, **sizes, **kwargs)
+    assert Transformer(12, 10, **sizes, pad_id=9).pad_id == 9
+
+
+@pytest.mark.parametrize("src, tgt, message", [
+    (0, 10, "src_vocab_size must be a positive int, got src_vocab_size=0"),
+    (10, -2, "tgt_vocab_size must be a positive int, got tgt_vocab_size=-2"),
+])
+def test_transformer_vocab_sizes_are_named(src, tgt, message):
+    with _raises(ValueError, message):
+        Transformer(src, tgt, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=16)
 
 
 # ---------------------------------------------------------------- token ids
@@ -240,6 +280,41 @@ def test_cache_batch_size_mismatch():
     cache = KVCache(batch_size=2, max_len=4)
     with _raises(ValueError, "the cache was made for batch_size=2, got k with batch 3"):
         cache.append(k=torch.zeros(3, 1, 4))
+
+
+@pytest.mark.parametrize("build, exc, message", [
+    (lambda: KVCache(0, -3), ValueError, "batch_size must be a positive int, got batch_size=0"),
+    (lambda: KVCache(2, -3), ValueError, "max_len must be a positive int, got max_len=-3"),
+    (lambda: KVCache(2, 4.0), TypeError, "max_len must be an int, got float 4.0"),
+    (lambda: KVCache(2, 4, dtype="bfloat16"), TypeError, "dtype must be a torch.dtype or None, got str 'bfloat16'"),
+    (lambda: MultiHeadAttention(8, 2).new_cache(0, 4), ValueError,
+     "batch_size must be a positive int, got batch_size=0"),
+    (lambda: MultiHeadAttention(8, 2).new_cache(1, 0), ValueError, "max_len must be a positive int, got max_len=0"),
+    (lambda: _tiny_transformer().new_cache(2, -1), ValueError, "max_len must be a positive int, got max_len=-1"),
+], ids=["batch", "max_len", "float_max_len", "dtype", "new_cache_batch", "new_cache_max_len", "transformer"])
+def test_cache_sizes(build, exc, message):
+    with _raises(exc, message):
+        build()
+    assert KVCache(2, None).max_len is None  # allowed: sized by the first append (cross-attention memory)
+
+
+def test_cache_checks_every_append():
+    cache = KVCache(batch_size=2, max_len=4)
+    cache.append(k=torch.zeros(2, 1, 4), v=torch.zeros(2, 1, 4))
+    with _raises(ValueError, "the cache was made for batch_size=2, got v with batch 1"):
+        cache.append(k=torch.zeros(2, 1, 4), v=torch.zeros(1, 1, 4))
+    with _raises(ValueError, "the cache holds the tensors ['k', 'v'], got ['k']"):
+        cache.append(k=torch.zeros(2, 1, 4))
+    with _raises(ValueError, "the cache holds k as (2, T, 4) for T positions, got k of shape (2, 1, 1)"):
+        cache.append(k=torch.zeros(2, 1, 1), v=torch.zeros(2, 1, 4))
+    with _raises(ValueError, "every tensor appended must hold the same number of positions (dim -2), "
+                             "got 1 and v with 2"):
+        cache.append(k=torch.zeros(2, 1, 4), v=torch.zeros(2, 2, 4))
+    with _raises(ValueError, "k must be (batch, ..., time, dim), got shape (2,)"):
+        cache.append(k=torch.zeros(2), v=torch.zeros(2, 1, 4))
+    with _raises(ValueError, "append needs at least one named tensor, e.g. cache.append(k=k, v=v), got none"):
+        cache.append()
+    assert cache.length == 1  # no rejected append wrote anything
 
 
 def test_cache_overflow():
