@@ -90,10 +90,16 @@ class MultiHeadLatentAttention(nn.Module):
         """1 / sqrt(d_h + d_h^R): the width of the query-key dot product, on both paths."""
         return 1.0 / math.sqrt(self.qk_nope_head_dim + self.qk_rope_head_dim)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cache: KVCache | None = None,
-                absorb: bool = False) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, key=None, value=None, mask: torch.Tensor | None = None,
+                cache: KVCache | None = None, absorb: bool = False) -> torch.Tensor:
+        """Self-attention of `query` (B, L, d_model); `key` and `value` exist for the shared call signature."""
+        for name, given in (("key", key), ("value", value)):
+            if given is not None and given is not query:
+                raise ValueError(f"MultiHeadLatentAttention is self-attention only: {name} must be None or the query "
+                                 f"itself, got a different tensor (pass the mask by name: mla(x, mask=mask))")
+        x = query
         if x.dim() != 3 or x.size(-1) != self.d_model:
-            raise ValueError(f"x must be (batch, length, d_model={self.d_model}), got shape {tuple(x.shape)}")
+            raise ValueError(f"query must be (batch, length, d_model={self.d_model}), got shape {tuple(x.shape)}")
         batch, length, _ = x.shape
         offset = 0 if cache is None else cache.length  # the position of x's first token
         if mask is not None:
@@ -105,7 +111,7 @@ class MultiHeadLatentAttention(nn.Module):
         # 2. the latent c^KV and the shared rotary key k^R of the new tokens: all the cache keeps
         c_kv, k_rope = self.latents(x, offset)  # (B, L, d_c), (B, L, d_h^R)
         if cache is not None:
-            filled = cache.append(c_kv=c_kv, k_rope=k_rope)
+            filled = cache.append(c_kv=c_kv, k_rope=k_rope)  # read back in c_kv's dtype, whatever the cache's
             c_kv, k_rope = filled["c_kv"], filled["k_rope"]  # (B, T, d_c), (B, T, d_h^R)
         # 3. attention over the T positions, by either route
         attention = self.attend_absorbed if absorb else self.attend_naive

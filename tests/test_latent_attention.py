@@ -147,7 +147,7 @@ def test_causality_changing_a_token_leaves_earlier_outputs(absorb):
     x = torch.randn(B, L, D, dtype=F64)
     changed = x.clone()
     changed[:, 4] += 1.0
-    before, after = mla(x, causal_mask(L), absorb=absorb), mla(changed, causal_mask(L), absorb=absorb)
+    before, after = mla(x, mask=causal_mask(L), absorb=absorb), mla(changed, mask=causal_mask(L), absorb=absorb)
     assert max_abs_diff(before[:, :4], after[:, :4]) == 0
     assert max_abs_diff(before[:, 4:], after[:, 4:]) > 1e-3
 
@@ -433,7 +433,7 @@ def test_bad_sizes_raise(change, exc, message):
 
 def test_bad_inputs_raise():
     mla = MultiHeadLatentAttention(D, H, **SIZES)
-    with pytest.raises(ValueError, match=re.escape("x must be (batch, length, d_model=16), got shape (2, 3, 8)")):
+    with pytest.raises(ValueError, match=re.escape("query must be (batch, length, d_model=16), got shape (2, 3, 8)")):
         mla(torch.zeros(2, 3, 8))
     with pytest.raises(ValueError, match=re.escape("mask of shape (3, 3) cannot broadcast to the attention scores "
                                                    "of shape (2, 4, 2, 2)")):
@@ -444,6 +444,33 @@ def test_bad_inputs_raise():
     mla(torch.zeros(2, 2, D), cache=cache)
     with pytest.raises(ValueError, match=re.escape("max_len=3 positions; appending 2 to 2 needs 4")):
         mla(torch.zeros(2, 2, D), cache=cache, absorb=True)
+
+
+# ---------------------------------------------------------------- the shared call signature
+
+@pytest.mark.parametrize("absorb", [False, True], ids=["naive", "absorbed"])
+def test_shared_signature_key_and_value_may_be_the_query(absorb):
+    mla = _mla()
+    x = torch.randn(B, L, D, dtype=F64)
+    expected = mla(x, mask=causal_mask(L), absorb=absorb)
+    assert torch.equal(mla(x, x, mask=causal_mask(L), absorb=absorb), expected)
+    assert torch.equal(mla(x, x, x, causal_mask(L), absorb=absorb), expected)  # forward(query, key, value, mask)
+    assert torch.equal(mla(query=x, mask=causal_mask(L), absorb=absorb), expected)
+    cache = mla.new_cache(B, L)
+    tokens = [x[:, t : t + 1] for t in range(L)]
+    steps = torch.cat([mla(token, token, cache=cache, absorb=absorb) for token in tokens], dim=1)
+    assert max_abs_diff(steps, expected) <= TOL[F64]
+
+
+@pytest.mark.parametrize("key, value, name", [("other", None, "key"), (None, "other", "value"),
+                                              ("mask", None, "key")], ids=["key", "value", "positional_mask"])
+def test_a_key_or_value_other_than_the_query_raises(key, value, name):
+    mla = _mla()
+    x = torch.randn(B, 3, D, dtype=F64)
+    given = {"other": torch.randn(B, 3, D, dtype=F64), "mask": causal_mask(3), None: None}
+    message = f"MultiHeadLatentAttention is self-attention only: {name} must be None or the query itself"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mla(x, given[key], given[value])
 
 
 def test_bad_switches_raise():
