@@ -34,6 +34,7 @@ def attend(module: nn.Module, q, k, v, mask, scale: float | None = None) -> torc
     """Run attention on the module's path: fused for speed, or explicit, keeping `attn_weights`."""
     dropout_p = module.dropout if module.training else 0.0
     if module.fused:
+        module.attn_weights = None  # the fused kernel gives no weights: drop those of an earlier explicit call
         return fused_attention(q, k, v, mask, dropout_p, scale=scale)
     out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p, scale=scale)
     module.attn_weights = weights.detach()  # (B, H, Lq, Lk), for plots
@@ -48,6 +49,11 @@ def cached_self_attention_mask(mask, new_len: int, cache: KVCache, device) -> to
     return causal if mask is None else mask & causal
 
 
+def is_self_attention(query, key, value) -> bool:
+    """True when keys and values come from the queries: key None or the query itself, value None or the query."""
+    return (key is None or key is query) and (value is None or value is query)
+
+
 class MultiHeadAttention(nn.Module):
     """MultiHead(Q, K, V) = Concat(head_1..head_h) W^O, head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V)."""
 
@@ -59,47 +65,57 @@ class MultiHeadAttention(nn.Module):
         require_positive_int("num_heads", num_heads)
         require_divisible("d_model", d_model, "num_heads", num_heads)
         require_probability("dropout", dropout)
-        self.d_model, self.num_heads, self.d_k = d_model, num_heads, d_model // num_heads
+        self.build_projections(d_model, num_heads, num_heads, dropout, bias)
+
+    def build_projections(self, d_model: int, num_heads: int, num_kv_heads: int, dropout: float, bias: bool) -> None:
+        """W^Q and W^O for num_heads heads; W^K and W^V for num_kv_heads (= num_heads here; fewer in GQA)."""
+        self.d_model, self.num_heads, self.num_kv_heads = d_model, num_heads, num_kv_heads
+        self.d_k = d_model // num_heads
         self.dropout = dropout
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, num_kv_heads * self.d_k, bias=bias)
+        self.v_proj = nn.Linear(d_model, num_kv_heads * self.d_k, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
         self.attn_weights = None
 
     def forward(self, query, key=None, value=None, mask=None, cache: KVCache | None = None) -> torch.Tensor:
-        is_self = key is None
+        is_self = is_self_attention(query, key, value)
         key = query if key is None else key
         value = key if value is None else value
         check_attention_inputs(query, key, self.d_model)
         # 1. project the queries and split them into heads
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Lq, d_k)
-        # 2. keys and values: computed now, appended to the cache, or read from it
+        # 2. keys and values in G = num_kv_heads heads (G = H here): computed now, appended to the cache, or read
+        groups = self.num_kv_heads
         if cache is None:
-            k = split_heads(self.k_proj(key), self.num_heads)  # (B, H, Lk, d_k)
-            v = split_heads(self.v_proj(value), self.num_heads)  # (B, H, Lk, d_k)
+            k = split_heads(self.k_proj(key), groups)  # (B, G, Lk, d_k)
+            v = split_heads(self.v_proj(value), groups)  # (B, G, Lk, d_k)
         elif is_self:
             if mask is not None:  # check it before it meets the causal mask: (B, H, Lq, cached + Lq)
                 check_mask(mask, torch.Size((q.size(0), self.num_heads, q.size(2), cache.length + q.size(2))))
             mask = cached_self_attention_mask(mask, query.size(1), cache, query.device)
-            k_new = split_heads(self.k_proj(query), self.num_heads)  # (B, H, Lq, d_k)
-            v_new = split_heads(self.v_proj(query), self.num_heads)  # (B, H, Lq, d_k)
+            k_new = split_heads(self.k_proj(query), groups)  # (B, G, Lq, d_k)
+            v_new = split_heads(self.v_proj(query), groups)  # (B, G, Lq, d_k)
             kv = cache.append(k=k_new, v=v_new)
-            k, v = kv["k"], kv["v"]  # (B, H, L_total, d_k)
+            k, v = kv["k"], kv["v"]  # (B, G, L_total, d_k), in the queries' dtype
         else:  # cross-attention: the memory is projected on the first call only
-            kv = cache.filled() if cache.length else cache.append(
-                k=split_heads(self.k_proj(key), self.num_heads), v=split_heads(self.v_proj(value), self.num_heads)
+            kv = cache.filled(q.dtype) if cache.length else cache.append(
+                k=split_heads(self.k_proj(key), groups), v=split_heads(self.v_proj(value), groups)
             )
-            k, v = kv["k"], kv["v"]  # (B, H, Lk, d_k)
+            k, v = kv["k"], kv["v"]  # (B, G, Lk, d_k), in the queries' dtype
         # 3. attention in every head at once
-        out = attend(self, q, k, v, mask)  # (B, H, Lq, d_k)
+        out = self.attend_heads(q, k, v, mask)  # (B, H, Lq, d_k)
         # 4. concatenate the heads and mix them with W^O
         return self.out_proj(merge_heads(out))  # (B, Lq, d_model)
+
+    def attend_heads(self, q, k, v, mask) -> torch.Tensor:
+        """Attention of (B, H, Lq, d) queries on (B, H, Lk, d) keys and values, head by head."""
+        return attend(self, q, k, v, mask)  # (B, H, Lq, d_k)
 
     def new_cache(self, batch_size: int, max_len: int | None, dtype=None, device=None) -> KVCache:
         """An empty cache for `max_len` positions (None: sized by the first append, for cross-attention)."""
         return KVCache(batch_size, max_len, dtype=dtype, device=device)
 
     def kv_cache_elements_per_token(self) -> int:
-        """Cached numbers per token per layer: a key and a value in every head, 2 * n_h * d_h."""
-        return 2 * self.num_heads * self.d_k
+        """Cached numbers per token per layer: a key and a value per key/value head, 2 * n_g * d_h (MHA: n_g = n_h)."""
+        return 2 * self.num_kv_heads * self.d_k

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import TOL, max_abs_diff, randomize_
+from torch import nn
 
 from course_lib import (
     GroupedQueryAttention,
@@ -192,3 +193,37 @@ def test_bad_inputs_raise():
         gqa(torch.zeros(2, 2, D), mask=torch.ones(3, 3, dtype=torch.bool))
     with pytest.raises(TypeError, match="mask must be a bool tensor"):
         gqa(torch.zeros(2, 2, D), mask=torch.ones(2, 2))
+
+
+# ---------------------------------------------------------------- one implementation with MultiHeadAttention
+
+def test_gqa_runs_multi_head_attentions_forward_and_cache():
+    """MHA is GQA with num_kv_heads == num_heads: one forward and one cache serve both; only step 3 differs."""
+    assert GroupedQueryAttention.forward is MultiHeadAttention.forward
+    assert GroupedQueryAttention.new_cache is MultiHeadAttention.new_cache
+    assert GroupedQueryAttention.attend_heads is GroupedQueryAttention.attend_grouped
+    assert MultiHeadAttention(D, H).num_kv_heads == H
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_parameter_names_shapes_and_initial_weights(groups):
+    torch.manual_seed(5)
+    gqa = GroupedQueryAttention(D, H, groups)
+    torch.manual_seed(5)
+    expected = [nn.Linear(D, D), nn.Linear(D, groups * D // H), nn.Linear(D, groups * D // H), nn.Linear(D, D)]
+    assert [name for name, _ in gqa.named_children()] == ["q_proj", "k_proj", "v_proj", "out_proj"]
+    for ours, theirs in zip(gqa.children(), expected, strict=True):  # drawn in the same order as always
+        assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
+    assert gqa.attn_weights is None
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+def test_with_mhas_weights_and_all_heads_it_gives_mhas_bits(fused):
+    mha = set_fused(randomize_(MultiHeadAttention(D, H)).double(), fused)
+    gqa = set_fused(GroupedQueryAttention(D, H, H).double(), fused)
+    gqa.load_state_dict(mha.state_dict())
+    x, memory = torch.randn(B, L, D, dtype=F64), torch.randn(B, 3, D, dtype=F64)
+    assert torch.equal(gqa(x, mask=causal_mask(L)), mha(x, mask=causal_mask(L)))
+    assert torch.equal(gqa(x, memory), mha(x, memory))
+    if not fused:
+        assert torch.equal(gqa.attn_weights, mha.attn_weights)

@@ -1,5 +1,7 @@
 """KV cache: cached decoding equals the full causal computation; nbytes, reorder, capacity."""
 
+import re
+
 import pytest
 import torch
 from conftest import max_abs_diff
@@ -9,10 +11,13 @@ from course_lib import (
     PAD_ID,
     CacheGroup,
     Decoder,
+    GroupedQueryAttention,
     KVCache,
     MultiHeadAttention,
+    MultiHeadLatentAttention,
     Transformer,
     causal_mask,
+    mla_sizes,
     padding_mask,
     set_fused,
 )
@@ -87,12 +92,155 @@ def test_mha_nbytes_counts_filled_positions(dtype):
         assert cache.nbytes() == mha.kv_cache_elements_per_token() * B * t * element
 
 
-def test_cache_dtype_and_device_arguments_set_the_storage():
-    mha = MultiHeadAttention(D, HEADS).double()
-    cache = mha.new_cache(1, 4, dtype=F64, device="cpu")
-    mha(torch.randn(1, 2, D, dtype=F64), cache=cache)
-    assert cache.buffers["k"].dtype == F64 and cache.buffers["k"].device.type == "cpu"
-    assert cache.nbytes() == 2 * D * 2 * 8
+# ---------------------------------------------------------------- dtype and device
+
+def _attention(kind, dtype):
+    """A small self-attention module of each kind, in `dtype`."""
+    torch.manual_seed(0)
+    if kind == "mha":
+        return MultiHeadAttention(D, HEADS).to(dtype)
+    if kind == "gqa":
+        return GroupedQueryAttention(D, 4, 2).to(dtype)
+    return MultiHeadLatentAttention(D, HEADS, **mla_sizes(D, HEADS)).to(dtype)
+
+
+KINDS = ["mha", "gqa", "mla", "mla_absorbed"]
+# (model dtype, cache dtype, tolerance against the model-dtype result): the cache rounds K/V to its dtype
+CAST = [(torch.float32, torch.bfloat16, 5e-2), (F64, torch.float32, 1e-5), (torch.float32, torch.float64, 1e-5)]
+
+
+@pytest.mark.parametrize("model_dtype, cache_dtype, tol", CAST, ids=["fp32_model_bf16_cache", "fp64_model_fp32_cache",
+                                                                      "fp32_model_fp64_cache"])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+def test_cache_in_another_dtype_stores_in_it_and_computes_in_the_models(kind, model_dtype, cache_dtype, tol, fused):
+    module = set_fused(_attention(kind.removesuffix("_absorbed"), model_dtype), fused)
+    extra = {"absorb": True} if kind == "mla_absorbed" else {}
+    x = torch.randn(B, L, D, dtype=model_dtype)
+    full = module(x, mask=causal_mask(L), **extra)
+    cache = module.new_cache(B, L, dtype=cache_dtype)
+    cached = _decode_in_chunks(lambda s, e: module(x[:, s:e], cache=cache, **extra), L, [3, 1, 1, 1])
+    assert cached.dtype == model_dtype  # computed in the model's dtype
+    assert all(buf.dtype == cache_dtype for buf in cache.buffers.values())  # stored in the cache's
+    element = torch.tensor([], dtype=cache_dtype).element_size()
+    assert cache.nbytes() == module.kv_cache_elements_per_token() * B * L * element
+    assert max_abs_diff(cached, full) <= tol
+
+
+def test_bf16_cache_reads_exactly_the_rounded_keys_and_values():
+    """A bf16 cache under an fp32 model = the fp32 computation on K/V rounded to bf16, to the last bit."""
+    mha = MultiHeadAttention(D, HEADS)
+    x = torch.randn(B, L, D)
+    bf16_cache = mha.new_cache(B, L, dtype=torch.bfloat16)
+    stored = torch.cat([mha(x[:, t : t + 1], cache=bf16_cache) for t in range(L)], dim=1)
+    rounding = [proj.register_forward_hook(lambda _m, _i, out: out.bfloat16().float())
+                for proj in (mha.k_proj, mha.v_proj)]
+    fp32_cache = mha.new_cache(B, L)
+    rounded = torch.cat([mha(x[:, t : t + 1], cache=fp32_cache) for t in range(L)], dim=1)
+    for hook in rounding:
+        hook.remove()
+    assert torch.equal(stored, rounded)
+
+
+def test_cross_attention_cache_in_another_dtype():
+    mha = MultiHeadAttention(D, HEADS)
+    memory, queries = torch.randn(B, 5, D), torch.randn(B, 3, D)
+    full = mha(queries, memory)
+    cache = mha.new_cache(B, None, dtype=torch.bfloat16)
+    steps = torch.cat([mha(queries[:, t : t + 1], memory, cache=cache) for t in range(3)], dim=1)
+    assert cache.buffers["k"].dtype == torch.bfloat16 and steps.dtype == torch.float32
+    assert max_abs_diff(steps, full) <= 5e-2
+
+
+def test_transformer_cache_in_bf16_under_an_fp32_model():
+    model = Transformer(13, 11, d_model=D, num_heads=HEADS, num_encoder_layers=1, num_decoder_layers=2,
+                        d_ff=16, dropout=0.0, max_len=16).eval()
+    src, tgt = _src_tgt()
+    full = model(src, tgt)
+    memory, src_mask = model.encode(src)
+    cache = model.new_cache(B, L, dtype=torch.bfloat16)
+    steps = torch.cat([model.decode(tgt[:, t : t + 1], memory, src_mask, cache) for t in range(L)], dim=1)
+    assert all(c.buffers["k"].dtype == torch.bfloat16 for layer in cache.caches.values()
+               for c in layer.caches.values())
+    assert max_abs_diff(steps, full) <= 5e-2
+
+
+@pytest.mark.parametrize("kind", ["mha", "gqa", "mla"])
+def test_cache_device_argument_places_the_buffers(kind):
+    """A cache on the meta device for a CPU module: the buffers go where new_cache says, not where K/V were made."""
+    module = _attention(kind, torch.float32)
+    cache = module.new_cache(B, 4, dtype=torch.float16, device="meta")
+    assert cache.device == torch.device("meta")
+    x = torch.randn(B, 2, D)
+    if kind == "mla":
+        new = dict(zip(("c_kv", "k_rope"), module.latents(x, 0), strict=True))
+    else:
+        new = {"k": module.k_proj(x).view(B, 2, -1, D // HEADS).transpose(1, 2), "v": module.v_proj(x).view(
+            B, 2, -1, D // HEADS).transpose(1, 2)}
+    cache.append(**new)
+    assert {buf.device.type for buf in cache.buffers.values()} == {"meta"}
+    assert {buf.dtype for buf in cache.buffers.values()} == {torch.float16}
+    assert cache.length == 2
+
+
+def test_transformer_cache_device_reaches_every_member():
+    model = Transformer(13, 11, d_model=D, num_heads=HEADS, num_encoder_layers=1, num_decoder_layers=2, d_ff=16)
+    cache = model.new_cache(B, L, dtype=torch.bfloat16, device="meta")
+    members = [c for layer in cache.caches.values() for c in layer.caches.values()]
+    assert len(members) == 4
+    assert all(c.device == torch.device("meta") and c.dtype == torch.bfloat16 for c in members)
+
+
+# ---------------------------------------------------------------- checks on every append
+
+def test_a_later_append_with_another_batch_size_raises():
+    mha = MultiHeadAttention(D, HEADS)
+    cache = mha.new_cache(2, 4)
+    mha(torch.randn(2, 1, D), cache=cache)
+    with pytest.raises(ValueError, match=re.escape("the cache was made for batch_size=2, got k with batch 1")):
+        mha(torch.randn(1, 1, D), cache=cache)  # used to broadcast into both rows silently
+    assert cache.length == 1
+
+
+def test_a_cache_of_another_module_kind_is_rejected_by_name():
+    mha, mla = _attention("mha", torch.float32), _attention("mla", torch.float32)
+    cache = mha.new_cache(B, 4)
+    mha(torch.randn(B, 1, D), cache=cache)
+    with pytest.raises(ValueError, match=re.escape("the cache holds the tensors ['k', 'v'], got ['c_kv', 'k_rope']")):
+        mla(torch.randn(B, 1, D), cache=cache)
+    assert cache.length == 1
+
+
+def test_a_gqa_step_into_an_mha_cache_is_rejected_by_shape():
+    cache = MultiHeadAttention(D, 4).new_cache(B, 4)
+    cache.append(k=torch.zeros(B, 4, 1, 2), v=torch.zeros(B, 4, 1, 2))
+    with pytest.raises(ValueError, match=re.escape("the cache holds k as (2, 4, T, 2) for T positions, "
+                                                   "got k of shape (2, 1, 1, 2)")):
+        cache.append(k=torch.zeros(B, 1, 1, 2), v=torch.zeros(B, 1, 1, 2))  # 1 head would broadcast to 4
+
+
+def test_append_needs_tensors_of_one_length():
+    cache = KVCache(B, 4)
+    with pytest.raises(ValueError, match=re.escape("got 2 and v with 1")):
+        cache.append(k=torch.zeros(B, 2, 3), v=torch.zeros(B, 1, 3))
+    assert cache.length == 0 and not cache.buffers
+
+
+# ---------------------------------------------------------------- self-attention is key None or key is query
+
+@pytest.mark.parametrize("kind", ["mha", "gqa"])
+@pytest.mark.parametrize("call", ["key", "key_value"])
+def test_key_is_query_with_a_cache_is_self_attention(kind, call):
+    module = _attention(kind, F64)
+    x = torch.randn(B, L, D, dtype=F64)
+    full = module(x, mask=causal_mask(L))
+    cache = module.new_cache(B, L)
+    outs = []
+    for t in range(L):
+        token = x[:, t : t + 1]
+        outs.append(module(token, token, cache=cache) if call == "key" else module(token, token, token, cache=cache))
+    assert cache.length == L  # it grew: self-attention, not a cross-attention memory of one position
+    assert max_abs_diff(torch.cat(outs, dim=1), full) <= TOL
 
 
 def test_decoder_cache_nbytes_counts_self_and_cross():

@@ -5,8 +5,17 @@ import math
 import pytest
 import torch
 from conftest import TOL, max_abs_diff
+from torch import nn
 
-from course_lib import MultiHeadAttention, causal_mask, padding_mask, set_fused
+from course_lib import (
+    GroupedQueryAttention,
+    MultiHeadAttention,
+    MultiHeadLatentAttention,
+    causal_mask,
+    mla_sizes,
+    padding_mask,
+    set_fused,
+)
 
 
 def _reference_mha(mha: MultiHeadAttention, query, key, mask=None):
@@ -114,3 +123,33 @@ def test_all_padding_sentence_gives_finite_output(fused):
     assert max_abs_diff(out[0], mha.out_proj.bias.expand(3, 8)) <= 1e-12
     if not fused:
         assert torch.all(mha.attn_weights[0] == 0)
+
+
+def _attention_modules():
+    """One module of each attention kind, with the call that runs it."""
+    mla = MultiHeadLatentAttention(8, 2, **mla_sizes(8, 2))
+    return {"mha": (MultiHeadAttention(8, 2), {}), "gqa": (GroupedQueryAttention(8, 2, 1), {}),
+            "mla": (mla, {}), "mla_absorbed": (mla, {"absorb": True})}
+
+
+@pytest.mark.parametrize("kind", ["mha", "gqa", "mla", "mla_absorbed"])
+def test_fused_path_clears_the_weights_of_an_earlier_explicit_call(kind):
+    module, extra = _attention_modules()[kind]
+    x = torch.randn(1, 3, 8)
+    module(x, mask=causal_mask(3), **extra)
+    assert module.attn_weights.shape == (1, 2, 3, 3)
+    set_fused(module)(x, mask=causal_mask(3), **extra)
+    assert module.attn_weights is None  # not the stale weights of the explicit call
+    set_fused(module, False)(x, **extra)
+    assert module.attn_weights.shape == (1, 2, 3, 3)
+
+
+def test_initial_weights_are_drawn_in_the_same_order():
+    """q_proj, k_proj, v_proj, out_proj from one random stream, as always: seeded models (and stored outputs) stay."""
+    torch.manual_seed(3)
+    mha = MultiHeadAttention(8, 2)
+    torch.manual_seed(3)
+    expected = [nn.Linear(8, 8) for _ in range(4)]
+    assert [name for name, _ in mha.named_children()] == ["q_proj", "k_proj", "v_proj", "out_proj"]
+    for ours, theirs in zip(mha.children(), expected, strict=True):
+        assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
