@@ -7,12 +7,13 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Pair:
-    """One source sentence and one translation; `phenomena` labels toy pairs, `attribution` real ones."""
+    """One source sentence and one translation; `phenomena` and `combo` label toy pairs, `attribution` real ones."""
 
     src: str
     tgt: str
     phenomena: tuple[str, ...] = ()
     attribution: str = ""
+    combo: tuple[str, ...] = ()  # toy pairs: (noun, verb, measure word), e.g. ("cat", "feed", "只")
 
 
 @dataclass

@@ -13,6 +13,7 @@ The test split holds (noun, verb) combinations — and so (noun, verb, measure w
 """
 
 import random
+import re
 from dataclasses import dataclass
 
 from .corpus import Pair
@@ -241,7 +242,7 @@ def build(subject: tuple, verb: Verb, noun: Noun, tense: str, polarity: str, cou
     zh += "吗？" if polarity == "question" else "。"
     tags += ["time_reorder"] * bool(time) + ["place_reorder"] * bool(place)
     tags += ["le_mei"] * (tense == "past") + ["ma_question"] * (polarity == "question")
-    return Pair(en, zh, tuple(sorted(tags)))
+    return Pair(en, zh, tuple(sorted(tags)), combo=(noun.en, verb.base, noun.measure))
 
 
 def held_out_combos(rng: random.Random) -> set[tuple[str, str]]:
@@ -285,3 +286,47 @@ def toy_corpus(seed: int = 0) -> dict[str, list[Pair]]:
     valid = sample(rng, unseen, SIZES["valid"], taken)
     test = sample(rng, unseen, SIZES["test"], taken)
     return {"train": train, "valid": valid, "test": test}
+
+
+NOUN_BY_NAME = {noun.en: noun for noun in NOUNS}
+VERB_BY_NAME = {verb.base: verb for verb in VERBS}
+TIME_WORDS = tuple(zh for times in TIMES.values() for _, zh in times)
+PLACE_WORDS = tuple(zh for _, zh in PLACES)
+ANY_ADJECTIVE = "(?:(?:" + "|".join(zh for _, zh, _, _ in ADJECTIVES) + ")的?)?"  # 的 is adjective_de's check
+
+
+def precedes(text: str, first: str, second: str) -> bool:
+    """Whether `first` occurs in `text` with `second` somewhere after it."""
+    at = text.find(first)
+    return at >= 0 and text.find(second, at + len(first)) >= 0
+
+
+def check_phenomena(pair: Pair, hypothesis: str) -> dict[str, bool]:
+    """For each phenomenon of a toy pair, whether `hypothesis` gets that one thing right, the rest aside:
+
+    measure_word: the noun's measure word right before it (an adjective may sit between: 两只小猫);
+    time_reorder / place_reorder: the sentence's time word / place phrase present, and before the verb;
+    le_mei: 了 and 没 exactly as the reference has them (没 never with 了); ma_question: ends in 吗？;
+    adjective_de: the two-syllable adjective, 的, then the noun (漂亮的花).
+    """
+    noun, verb = NOUN_BY_NAME[pair.combo[0]], VERB_BY_NAME[pair.combo[1]]
+    hyp, ref = hypothesis.strip(), pair.tgt
+    checks = {}
+    for name in pair.phenomena:
+        if name == "measure_word":
+            ok = re.search(re.escape(noun.measure) + ANY_ADJECTIVE + re.escape(noun.zh), hyp) is not None
+        elif name == "time_reorder":
+            ok = precedes(hyp, next(t for t in TIME_WORDS if t in ref), verb.zh)
+        elif name == "place_reorder":
+            ok = precedes(hyp, next(p for p in PLACE_WORDS if p in ref), verb.zh)
+        elif name == "le_mei":
+            ok = ("了" in hyp) == ("了" in ref) and ("没" in hyp) == ("没" in ref)
+        elif name == "ma_question":
+            ok = hyp.endswith("吗？")
+        elif name == "adjective_de":
+            adjective = next(zh for _, zh, de, _ in ADJECTIVES if de and zh + "的" + noun.zh in ref)
+            ok = adjective + "的" + noun.zh in hyp
+        else:
+            continue
+        checks[name] = ok
+    return checks

@@ -41,11 +41,22 @@ def corpus_scores(hypotheses: list[str], references, target_lang: str) -> dict:
 
 
 def phenomenon_accuracy(pairs, hypotheses: list[str]) -> dict[str, float]:
-    """For each phenomenon the pairs are labelled with: the share of its sentences translated exactly."""
+    """Sentence accuracy per phenomenon: for each label, the share of its sentences translated exactly (whole)."""
     totals: dict[str, list[int]] = {}
     for pair, hypothesis in zip(pairs, hypotheses, strict=True):
         for name in pair.phenomena:
             right_total = totals.setdefault(name, [0, 0])
             right_total[0] += hypothesis.strip() == pair.tgt.strip()
+            right_total[1] += 1
+    return {name: right / total for name, (right, total) in sorted(totals.items())}
+
+
+def phenomenon_check_accuracy(pairs, hypotheses: list[str], check) -> dict[str, float]:
+    """For each phenomenon, the share of its sentences where `check(pair, hypothesis)[name]` holds."""
+    totals: dict[str, list[int]] = {}
+    for pair, hypothesis in zip(pairs, hypotheses, strict=True):
+        for name, ok in check(pair, hypothesis).items():
+            right_total = totals.setdefault(name, [0, 0])
+            right_total[0] += bool(ok)
             right_total[1] += 1
     return {name: right / total for name, (right, total) in sorted(totals.items())}

@@ -1,4 +1,5 @@
-"""Tokenizers: English words (lower-cased, punctuation apart), Chinese characters, and plain words."""
+"""Tokenizers: English words (lower-cased, punctuation apart), Chinese characters, and plain words (lower-cased
+for a source, case kept for a target: sacrebleu's BLEU and exact match compare case)."""
 
 import re
 from dataclasses import dataclass
@@ -40,15 +41,17 @@ TOKENIZERS = {
     "zh_chars": Tokenizer("zh_chars", re.compile(r"[A-Za-z0-9]+|\S"), lower=False, join_with=""),
     # any language written with spaces: words and single punctuation marks
     "words": Tokenizer("words", re.compile(r"\w+(?:'\w+)?|[^\w\s]"), lower=True, join_with=" "),
+    # the same, case kept: the target side, whose output is scored against references as written
+    "words_cased": Tokenizer("words_cased", re.compile(r"\w+(?:'\w+)?|[^\w\s]"), lower=False, join_with=" "),
 }
 
 
 def tokenizer(name: str) -> Tokenizer:
-    """The tokenizer called `name` (en_words, zh_chars or words)."""
+    """The tokenizer called `name` (en_words, zh_chars, words or words_cased)."""
     require_choice("tokenizer", name, tuple(TOKENIZERS))
     return TOKENIZERS[name]
 
 
 def default_tokenizers(target_lang: str) -> tuple[str, str]:
-    """(source, target) tokenizer names for English -> `target_lang`."""
-    return "en_words", "zh_chars" if target_lang in CJK_LANGS else "words"
+    """(source, target) tokenizer names for English -> `target_lang`: the source lower-cased, the target as written."""
+    return "en_words", "zh_chars" if target_lang in CJK_LANGS else "words_cased"

@@ -9,9 +9,9 @@ import torch
 from course_lib import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from course_lib.translator.batching import encode_pairs, make_batches, pad_batch
 from course_lib.translator.corpus import Pair, read_tsv, references, split_by_source
+from course_lib.translator.dataset import Languages, guess_target_lang
 from course_lib.translator.grammar import (
     ADJECTIVES,
-    COMBOS,
     NOUNS,
     PHENOMENA,
     PLACES,
@@ -20,12 +20,15 @@ from course_lib.translator.grammar import (
     VERBS,
     Verb,
     build,
+    check_phenomena,
     toy_corpus,
 )
+from course_lib.translator.metrics import corpus_scores, phenomenon_accuracy, phenomenon_check_accuracy
 from course_lib.translator.tokenizers import default_tokenizers, tokenizer
 from course_lib.translator.vocab import Vocab
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini.tsv"
+FRENCH = Path(__file__).parent / "fixtures" / "mini_fr.tsv"
 TATOEBA = Path(__file__).resolve().parents[3] / "shared" / "data" / "tatoeba-cmn-eng.tsv"
 
 
@@ -44,19 +47,27 @@ def test_toy_splits_share_no_sentence_and_test_combos_are_unseen(toy):
     train = {p.src for p in toy["train"]}
     assert not train & {p.src for p in toy["valid"]} and not train & {p.src for p in toy["test"]}
     assert not {p.src for p in toy["valid"]} & {p.src for p in toy["test"]}
+    assert len(toy["test"]) >= 1000
+    # every (noun, verb, measure word) of the test split is absent from the whole training split
+    train_combos = {p.combo for p in toy["train"]}
+    test_combos = {p.combo for p in toy["test"]}
+    assert all(len(c) == 3 for c in train_combos | test_combos)
+    assert test_combos and not test_combos & train_combos
+    assert not {p.combo for p in toy["valid"]} & train_combos
+    # ... while each noun and each verb of the test split does appear in training (with other partners)
+    assert {c[0] for c in test_combos} <= {c[0] for c in train_combos}
+    assert {c[1] for c in test_combos} <= {c[1] for c in train_combos}
+
+
+def test_recorded_combos_match_the_sentences(toy):
     en = tokenizer("en_words")
-
-    def combos(pairs):
-        """(noun, verb) of each sentence: the object noun and verb forms it contains."""
-        found = set()
-        for p in pairs:
-            words = set(en.encode(p.src))
-            for noun, verb in COMBOS:
-                if {noun.en, noun.plural} & words and {verb.base, verb.third, verb.past, verb.ing} & words:
-                    found.add((noun.en, verb.base))
-        return found
-
-    assert not combos(toy["test"][:300]) <= combos(toy["train"][:3000])  # held-out combinations exist in test
+    nouns, verbs = {n.en: n for n in NOUNS}, {v.base: v for v in VERBS}
+    for p in toy["test"][:500] + toy["train"][:500]:
+        noun, verb, measure = p.combo
+        words = set(en.encode(p.src))
+        assert {nouns[noun].en, nouns[noun].plural} & words, p
+        assert {verbs[verb].base, verbs[verb].third, verbs[verb].past, verbs[verb].ing} & words, p
+        assert measure == nouns[noun].measure and nouns[noun].zh in p.tgt and verbs[verb].zh in p.tgt, p
 
 
 def test_every_source_has_one_translation(toy):
@@ -154,7 +165,9 @@ def test_tokenizers_round_trip():
     assert zh.encode("我用 iPhone 打电话。") == ["我", "用", "iPhone", "打", "电", "话", "。"]
     assert zh.decode(zh.encode("我喜欢茶。")) == "我喜欢茶。"
     assert words.encode("Je t'aime.") == ["je", "t'aime", "."]
-    assert default_tokenizers("zh") == ("en_words", "zh_chars") and default_tokenizers("fr") == ("en_words", "words")
+    assert default_tokenizers("zh") == ("en_words", "zh_chars")
+    assert default_tokenizers("fr") == ("en_words", "words_cased")  # the target keeps its case
+    assert tokenizer("words_cased").encode("Je t'aime, Marie.") == ["Je", "t'aime", ",", "Marie", "."]
     with pytest.raises(ValueError, match="tokenizer"):
         tokenizer("bpe")
 
@@ -199,3 +212,49 @@ def test_truncation_keeps_eos_and_pad_batch():
     (src, tgt), = encode_pairs([Pair("a " * 10, "甲" * 10)], en, zh, vocab_en, vocab_zh, max_len=4)
     assert len(src) == 4 and src[-1] == EOS_ID and len(tgt) == 4 and tgt[-1] == EOS_ID
     assert pad_batch([[5, 6], [7]]).tolist() == [[5, 6], [7, PAD_ID]]
+
+
+def test_a_spaced_target_keeps_its_case_so_exact_match_is_not_depressed():
+    pairs = read_tsv(FRENCH).pairs
+    assert guess_target_lang(pairs) == "xx"
+    languages = Languages.build(pairs, guess_target_lang(pairs), min_freq=1)
+    assert (languages.src_tokenizer, languages.tgt_tokenizer) == ("en_words", "words_cased")
+    assert "mary" in languages.src_vocab.ids and "Marie" in languages.tgt_vocab.ids  # source lower, target as is
+    tgt_tok = tokenizer(languages.tgt_tokenizer)
+    # a perfect model outputs the reference's own tokens: decoded, they must equal the reference, capitals included
+    perfect = [tgt_tok.decode(languages.tgt_vocab.decode(tgt)) for _, tgt in languages.encode(pairs, max_len=64)]
+    scores = corpus_scores(perfect, [p.tgt for p in pairs], "xx")
+    assert scores["exact_match"] == 1.0 and scores["bleu"] == pytest.approx(100.0)
+    lowered = corpus_scores([h.lower() for h in perfect], [p.tgt for p in pairs], "xx")
+    assert lowered["exact_match"] < 0.2  # what the lower-casing target tokenizer used to cost
+
+
+def test_phenomenon_checks_by_hand():
+    she, you = word(SUBJECTS, "she"), word(SUBJECTS, "you")
+    cats, beer, flowers = word(NOUNS, "cat"), word(NOUNS, "beer"), word(NOUNS, "flower")
+    feed, buy, sell = word(VERBS, "feed"), word(VERBS, "buy"), word(VERBS, "sell")
+    yesterday, park = word(TIMES["past"], "yesterday"), word(PLACES, "in the park")
+    beautiful = word(ADJECTIVES, "beautiful")
+    pair = build(you, feed, cats, "past", "question", 2, None, yesterday, park)
+    assert pair.tgt == "你昨天在公园喂了两只猫吗？" and pair.combo == ("cat", "feed", "只")
+    assert check_phenomena(pair, pair.tgt) == dict.fromkeys(pair.phenomena, True)
+    wrong = {
+        "你昨天在公园喂了两个猫吗？": "measure_word",  # 个 instead of 只
+        "你在公园喂了两只猫昨天吗？": "time_reorder",  # the time word after the verb
+        "你昨天喂了两只猫在公园吗？": "place_reorder",  # the place after the verb
+        "你昨天在公园没喂了两只猫吗？": "le_mei",  # 没 with 了
+        "你昨天在公园喂了两只猫。": "ma_question",  # no 吗
+    }
+    for hypothesis, broken in wrong.items():
+        checks = check_phenomena(pair, hypothesis)
+        assert [name for name, ok in checks.items() if not ok] == [broken], (hypothesis, checks)
+    negative = build(she, buy, beer, "past", "negative")  # 她没买啤酒。
+    assert check_phenomena(negative, "她没买啤酒。") == {"le_mei": True}
+    assert check_phenomena(negative, "她买了啤酒。") == {"le_mei": False}
+    adjective = build(she, sell, flowers, "present", "affirmative", 3, beautiful)  # 她卖三朵漂亮的花。
+    assert check_phenomena(adjective, adjective.tgt) == {"adjective_de": True, "measure_word": True}
+    assert check_phenomena(adjective, "她卖三朵漂亮花。") == {"adjective_de": False, "measure_word": True}
+    # sentence accuracy would call all of these wrong; the targeted checks say which part is
+    hyps = list(wrong) + [pair.tgt]
+    assert phenomenon_accuracy([pair] * 6, hyps)["measure_word"] == pytest.approx(1 / 6)
+    assert phenomenon_check_accuracy([pair] * 6, hyps, check_phenomena)["measure_word"] == pytest.approx(5 / 6)
