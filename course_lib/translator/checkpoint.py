@@ -45,3 +45,41 @@ def load_checkpoint(where: str | Path, which: str = BEST) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a course translator checkpoint (format {FORMAT})")
     return state
+
+
+def one_line(message) -> str:
+    """A (possibly multi-line) message as one line: its non-blank lines joined with '; '."""
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+def mismatch(path, what: str, detail) -> CheckpointError:
+    """The error for a checkpoint whose `what` does not fit this code."""
+    return CheckpointError(f"checkpoint {str(path)!r} does not match this translator's {what}: {one_line(detail)}")
+
+
+def require_keys(state: dict, path, keys) -> None:
+    """CheckpointError naming the first of `keys` the checkpoint lacks."""
+    missing = [key for key in keys if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: it has no {', '.join(map(repr, missing))}")
+
+
+def shape_problems(expected: dict, saved: dict) -> list[str]:
+    """Where a saved state dict differs from a model's: missing and unexpected names, different shapes."""
+    problems = [f"{name} is {tuple(saved[name].shape)} in the checkpoint, {tuple(tensor.shape)} in the model"
+                for name, tensor in expected.items()
+                if isinstance(saved.get(name), torch.Tensor) and saved[name].shape != tensor.shape]
+    problems += [f"missing {name}" for name in expected if name not in saved]
+    return problems + [f"unexpected {name}" for name in saved if name not in expected]
+
+
+def load_weights(module: torch.nn.Module, weights, path, what: str = "model") -> None:
+    """`module.load_state_dict(weights)`, or a one-line CheckpointError naming the first differences."""
+    problems = shape_problems(module.state_dict(), weights) if isinstance(weights, dict) else ["not a state dict"]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise mismatch(path, what, "; ".join(problems[:3]) + more)
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
+        raise mismatch(path, what, err) from None

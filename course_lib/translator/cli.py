@@ -5,10 +5,27 @@ import json
 import sys
 import warnings
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, one_line
 from .config import ATTENTIONS, DEVICES, PRESETS, TrainConfig
 
 DEFAULT_MINUTES = 10.0  # the budget when neither --max-steps nor --max-minutes is given
+
+
+def positive(kind):
+    """An argparse type: `kind(text)`, refusing zero, negative numbers and NaN."""
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert
+
+
+POSITIVE_INT, POSITIVE_FLOAT = positive(int), positive(float)
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,27 +43,28 @@ def parser() -> Parser:
     train.add_argument("--corpus", default="toy", help="'toy' (the embedded grammar) or a Tatoeba-style TSV path")
     train.add_argument("--out", required=True, help="checkpoint directory (best.pt and last.pt)")
     train.add_argument("--preset", choices=sorted(PRESETS), help="model size (default: tiny on CPU, base on GPU)")
-    train.add_argument("--max-minutes", type=float, help="stop after this much wall time")
-    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--max-minutes", type=POSITIVE_FLOAT, help="stop after this much wall time (default: 10 "
+                       "when --max-steps is not given either)")
+    train.add_argument("--max-steps", type=POSITIVE_INT, help="stop after this many optimizer steps")
     train.add_argument("--device", default="auto", choices=DEVICES)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--split-seed", type=int, default=0, help="which sentences go to train/valid/test")
     train.add_argument("--skip-malformed", action="store_true", help="skip malformed corpus lines (and count them)")
     train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
-    train.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
+    train.add_argument("--eval-every", type=POSITIVE_INT, help="steps between validations (default: once per epoch)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate = commands.add_parser("evaluate", help="BLEU, chrF and exact match of a checkpoint on a split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--corpus", help="default: the corpus the checkpoint was trained on")
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    evaluate.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
-    evaluate.add_argument("--limit", type=int, help="score only the first N sentence pairs")
+    evaluate.add_argument("--beam", type=POSITIVE_INT, default=1, help="beam size (1: greedy)")
+    evaluate.add_argument("--limit", type=POSITIVE_INT, help="score only the first N sentence pairs")
     evaluate.add_argument("--device", default="auto", choices=DEVICES)
     evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, chrf, exact_match, n, signature")
     translate = commands.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
     translate.add_argument("--checkpoint", required=True)
-    translate.add_argument("--beam", type=int, default=1)
+    translate.add_argument("--beam", type=POSITIVE_INT, default=1, help="beam size (1: greedy)")
     translate.add_argument("--device", default="auto", choices=DEVICES)
     translate.add_argument("text", nargs="*")
     return main
@@ -55,7 +73,8 @@ def parser() -> Parser:
 def run_train(args) -> None:
     from .trainer import rank_and_world, train
 
-    minutes = args.max_minutes if args.max_minutes or args.max_steps else DEFAULT_MINUTES
+    no_budget = args.max_minutes is None and args.max_steps is None
+    minutes = DEFAULT_MINUTES if no_budget else args.max_minutes
     config = TrainConfig(corpus=args.corpus, preset=args.preset, device=args.device, seed=args.seed,
                          split_seed=args.split_seed, skip_malformed=args.skip_malformed, attention=args.attention,
                          max_steps=args.max_steps, max_minutes=minutes, eval_every=args.eval_every)
@@ -75,8 +94,11 @@ def run_evaluate(args) -> None:
     print(f"{args.split}: {scores['n']} sentences | BLEU {scores['bleu']:.2f} "
           f"(first reference only {scores['bleu_single_ref']:.2f}) | chrF {scores['chrf']:.2f} | "
           f"exact match {scores['exact_match']:.3f}")
+    if scores.get("phenomena"):
+        print(f"  {'phenomenon':<14} {'check':>6} {'sentence':>8}   (check: the phenomenon itself right; "
+              "sentence: the whole sentence exact)")
     for name, accuracy in scores.get("phenomena", {}).items():
-        print(f"  {name:<14} {accuracy:.3f}")
+        print(f"  {name:<14} {accuracy:6.3f} {scores['phenomena_sentence'][name]:8.3f}")
     print(scores["signature"])
 
 
@@ -102,7 +124,7 @@ def main(argv=None) -> int:
         command(args)
     except (CheckpointError, OSError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(message)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -1,8 +1,9 @@
 """The translator's settings: model presets and the training configuration, all plain data (saved in checkpoints)."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from ..validation import require_choice
+from .checkpoint import mismatch, require_keys
 
 PRESETS = {
     # name: the model size, and the training settings that suit it
@@ -56,6 +57,10 @@ class TrainConfig:
             require_choice("preset", self.preset, tuple(PRESETS))
         if self.max_steps is None and self.max_minutes is None:
             raise ValueError("set a budget: max_steps or max_minutes (or both), got neither")
+        for name in ("max_steps", "max_minutes"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive (or None for no such budget), got {name}={value!r}")
 
     def resolved(self, device: str) -> "TrainConfig":
         """A copy with every default filled in for `device`."""
@@ -72,3 +77,18 @@ class TrainConfig:
     def model_kwargs(self) -> dict:
         """Keyword arguments of course_lib.Transformer (besides the vocabulary sizes)."""
         return {**self.model, "max_len": self.max_len, "self_attention": self.attention}
+
+
+def config_from_checkpoint(state: dict, path, **overrides) -> TrainConfig:
+    """The TrainConfig saved in a checkpoint (with `overrides`), or a one-line CheckpointError saying why not."""
+    require_keys(state, path, ["config"])
+    values = state["config"]
+    if not isinstance(values, dict):
+        raise mismatch(path, "configuration", f"'config' is a {type(values).__name__}, not a dict")
+    unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
+    if unknown:
+        raise mismatch(path, "configuration", f"unknown settings {', '.join(unknown)}")
+    try:
+        return TrainConfig(**{**values, **overrides})
+    except (TypeError, ValueError) as err:
+        raise mismatch(path, "configuration", err) from None

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .batching import encode_pairs
+from .checkpoint import mismatch, require_keys
 from .corpus import Pair, read_tsv, split_by_source
 from .grammar import toy_corpus
 from .tokenizers import default_tokenizers, tokenizer
@@ -73,3 +74,15 @@ class Languages:
         """Inverse of `to_dict`."""
         return cls(data["source_lang"], data["target_lang"], data["src_tokenizer"], data["tgt_tokenizer"],
                    Vocab.from_list(data["src_vocab"]), Vocab.from_list(data["tgt_vocab"]))
+
+
+def languages_from_checkpoint(state: dict, path) -> Languages:
+    """The Languages saved in a checkpoint, or a one-line CheckpointError saying why they cannot be read."""
+    require_keys(state, path, ["languages"])
+    try:
+        languages = Languages.from_dict(state["languages"])
+        tokenizer(languages.src_tokenizer), tokenizer(languages.tgt_tokenizer)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        detail = f"no {err.args[0]!r}" if isinstance(err, KeyError) and err.args else err
+        raise mismatch(path, "languages", detail) from None
+    return languages

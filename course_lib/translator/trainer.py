@@ -16,9 +16,18 @@ from ..tokens import PAD_ID
 from ..training import inverse_sqrt_schedule, label_smoothed_cross_entropy
 from ..transformer import Transformer
 from .batching import Batch, make_batches
-from .checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .dataset import Languages, load_splits
+from .checkpoint import (
+    BEST,
+    LAST,
+    checkpoint_file,
+    load_checkpoint,
+    load_weights,
+    mismatch,
+    require_keys,
+    save_checkpoint,
+)
+from .config import TrainConfig, config_from_checkpoint
+from .dataset import Languages, languages_from_checkpoint, load_splits
 from .translate import Translator, pick_device, score
 
 
@@ -59,19 +68,20 @@ class Trainer:
     def __init__(self, config: TrainConfig, out_dir, resume: bool = False, progress: bool = True, log=print):
         self.out_dir, self.progress, self.rank, self.world = Path(out_dir), progress, *rank_and_world()
         self.log = log if self.rank == 0 else (lambda *_: None)
-        saved = load_checkpoint(self.out_dir, LAST) if resume else None
+        self.saved_path = checkpoint_file(self.out_dir, LAST) if resume else None
+        saved = load_checkpoint(self.saved_path) if resume else None
         if self.world > 1:
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.device = self.setup_device(config.device)
         # 1. configuration, data and languages: from the checkpoint when resuming, else built afresh
         if saved is not None:
-            self.config = TrainConfig(**{**saved["config"], "max_steps": config.max_steps,
-                                         "max_minutes": config.max_minutes})
+            self.config = config_from_checkpoint(saved, self.saved_path, max_steps=config.max_steps,
+                                                 max_minutes=config.max_minutes)
         else:
             self.config = config.resolved(self.device.type)
         splits, target_lang = load_splits(self.config.corpus, self.config.split_seed, self.config.skip_malformed,
                                           self.log)
-        self.languages = (Languages.from_dict(saved["languages"]) if saved is not None
+        self.languages = (languages_from_checkpoint(saved, self.saved_path) if saved is not None
                           else Languages.build(splits["train"], target_lang, self.config.min_freq))
         self.train_examples = self.languages.encode(splits["train"], self.config.max_len)
         self.valid_examples = self.languages.encode(splits["valid"], self.config.max_len)
@@ -85,6 +95,7 @@ class Trainer:
                                            weight_decay=self.config.weight_decay)
         self.scheduler = inverse_sqrt_schedule(self.optimizer, self.config.warmup_steps)
         self.step, self.epoch, self.position, self.elapsed = 0, 0, 0, 0.0
+        self.tokens, self.train_seconds = 0, 0.0  # target tokens trained on (this process), time in train_step
         self.history = {"step": [], "loss": [], "valid": []}
         self.best_bleu = float("-inf")
         if saved is not None:
@@ -106,18 +117,26 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "config": asdict(self.config),
                 "languages": self.languages.to_dict(), "rng": rng_state(self.device), "history": self.history,
                 "progress": {"step": self.step, "epoch": self.epoch, "position": self.position,
-                             "elapsed": self.elapsed, "best_bleu": self.best_bleu}}
+                             "elapsed": self.elapsed, "best_bleu": self.best_bleu, "tokens": self.tokens,
+                             "train_seconds": self.train_seconds}}
 
     def restore(self, saved: dict) -> None:
-        """Continue from a checkpoint's state."""
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        set_rng_state(saved["rng"], self.device)
-        self.history = saved["history"]
-        progress = saved["progress"]
-        self.step, self.epoch, self.position = progress["step"], progress["epoch"], progress["position"]
-        self.elapsed, self.best_bleu = progress["elapsed"], progress["best_bleu"]
+        """Continue from a checkpoint's state (a one-line CheckpointError if it does not fit)."""
+        path = self.saved_path
+        require_keys(saved, path, ["model", "optimizer", "scheduler", "rng", "history", "progress"])
+        load_weights(self.model, saved["model"], path)
+        try:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scheduler.load_state_dict(saved["scheduler"])
+            set_rng_state(saved["rng"], self.device)
+            self.history = saved["history"]
+            progress = saved["progress"]
+            self.step, self.epoch, self.position = progress["step"], progress["epoch"], progress["position"]
+            self.elapsed, self.best_bleu = progress["elapsed"], progress["best_bleu"]
+            self.tokens, self.train_seconds = progress.get("tokens", 0), progress.get("train_seconds", 0.0)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            detail = f"no {err.args[0]!r}" if isinstance(err, KeyError) and err.args else err
+            raise mismatch(path, "training state", detail) from None
 
     def epoch_batches(self) -> list[Batch]:
         """This rank's batches of the current epoch: the same shuffle on every rank, seeded by (seed, epoch)."""
@@ -159,7 +178,8 @@ class Trainer:
         translator = Translator(self.model, self.languages, self.config.max_len, self.device)
         bleu = score(translator, self.valid_pairs)["bleu"]
         self.model.train()
-        return {"step": self.step, "epoch": self.epoch, "loss": total / max(tokens, 1), "bleu": bleu}
+        return {"step": self.step, "epoch": self.epoch, "seconds": self.elapsed, "loss": total / max(tokens, 1),
+                "bleu": bleu}
 
     def checkpoint(self) -> None:
         """Validate; save the last state, and the best by validation BLEU."""
@@ -186,8 +206,11 @@ class Trainer:
         while not self.out_of_budget():
             batches = self.epoch_batches()
             while self.position < len(batches) and not self.out_of_budget():
-                loss = self.train_step(batches[self.position])
+                batch, start = batches[self.position], time.perf_counter()
+                loss = self.train_step(batch)  # ends in .item(): the device has finished the step
                 now = time.perf_counter()
+                self.tokens += batch.num_tokens()  # counted on the CPU copy: no device sync
+                self.train_seconds += now - start  # optimizer steps only, validation not included
                 self.elapsed, clock = self.elapsed + now - clock, now  # wall time, validation included
                 self.step, self.position = self.step + 1, self.position + 1
                 self.history["step"].append(self.step)
@@ -206,7 +229,7 @@ class Trainer:
         if self.world > 1:
             dist.destroy_process_group()
         return {"steps": self.step, "epochs": self.epoch, "seconds": self.elapsed, "best_bleu": self.best_bleu,
-                "last": self.history["valid"][-1]}
+                "tokens": self.tokens, "train_seconds": self.train_seconds, "last": self.history["valid"][-1]}
 
 
 def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True, log=print) -> dict:

@@ -7,24 +7,38 @@ import torch
 from ..decoding import beam_search, greedy_decode
 from ..tokens import EOS_ID, PAD_ID
 from ..transformer import Transformer
-from .checkpoint import load_checkpoint
-from .config import TrainConfig
+from .checkpoint import BEST, checkpoint_file, load_checkpoint, load_weights, mismatch, require_keys
+from .config import config_from_checkpoint
 from .corpus import references
-from .dataset import Languages, load_splits
-from .grammar import PHENOMENA
-from .metrics import corpus_scores, phenomenon_accuracy
+from .dataset import Languages, languages_from_checkpoint, load_splits
+from .grammar import PHENOMENA, check_phenomena
+from .metrics import corpus_scores, phenomenon_accuracy, phenomenon_check_accuracy
 from .tokenizers import tokenizer
 
 
+def mps_available() -> bool:
+    """Whether Apple's Metal (MPS) backend can be used."""
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def pick_device(requested: str = "auto") -> torch.device:
-    """`auto`: CUDA, then Apple's MPS, then the CPU; otherwise the device asked for."""
-    if requested != "auto":
-        return torch.device(requested)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """`auto`: CUDA, then Apple's MPS, then the CPU; otherwise the device asked for, if this machine has it."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device must be auto, cpu, cuda[:N] or mps, got {requested!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {requested} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {requested} requested but this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s)")
+    if device.type == "mps" and not mps_available():
+        raise ValueError(f"--device {requested} requested but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device must be auto, cpu, cuda[:N] or mps, got {requested!r}")
+    return device
 
 
 class Translator:
@@ -36,18 +50,23 @@ class Translator:
         self.tgt_tok = tokenizer(languages.tgt_tokenizer)
 
     @classmethod
-    def from_checkpoint(cls, where, device: str = "auto", which: str = "best.pt") -> "Translator":
+    def from_checkpoint(cls, where, device: str = "auto", which: str = BEST) -> "Translator":
         """Load the best (or `which`) checkpoint of a training directory."""
-        return cls.from_state(load_checkpoint(where, which), device)
+        path = checkpoint_file(where, which)
+        return cls.from_state(load_checkpoint(path), device, path)
 
     @classmethod
-    def from_state(cls, state: dict, device: str = "auto") -> "Translator":
-        """Rebuild the model and languages of a loaded checkpoint."""
-        config = TrainConfig(**state["config"])
-        languages = Languages.from_dict(state["languages"])
-        model = Transformer(len(languages.src_vocab), len(languages.tgt_vocab), **config.model_kwargs())
-        model.load_state_dict(state["model"])
+    def from_state(cls, state: dict, device: str = "auto", path="the checkpoint") -> "Translator":
+        """Rebuild the model and languages of a loaded checkpoint (`path` names it in errors)."""
         device = pick_device(device)
+        config = config_from_checkpoint(state, path)
+        languages = languages_from_checkpoint(state, path)
+        require_keys(state, path, ["model"])
+        try:
+            model = Transformer(len(languages.src_vocab), len(languages.tgt_vocab), **config.model_kwargs())
+        except (TypeError, ValueError) as err:
+            raise mismatch(path, "model settings", err) from None
+        load_weights(model, state["model"], path)
         return cls(model.to(device), languages, config.max_len, device)
 
     def encode(self, text: str) -> tuple[list[int], bool]:
@@ -88,7 +107,8 @@ def pad_rows(rows: list[list[int]]) -> torch.Tensor:
 
 def score(translator: Translator, pairs, beam: int = 1) -> dict:
     """Corpus BLEU (every reference, and the first one only), chrF and exact match of the translations of `pairs`;
-    per-phenomenon accuracy where the pairs carry phenomena (the toy corpus)."""
+    where the pairs carry phenomena (the toy corpus), per phenomenon: `phenomena`, the share of its sentences whose
+    targeted check passes (grammar.check_phenomena), and `phenomena_sentence`, the share translated exactly."""
     sources, refs = references(pairs)
     hypotheses = translator.translate(sources, beam=beam)
     lang = translator.languages.target_lang
@@ -98,19 +118,23 @@ def score(translator: Translator, pairs, beam: int = 1) -> dict:
         first = {}
         for p in pairs:
             first.setdefault(p.src, p)
-        scores["phenomena"] = {k: v for k, v in phenomenon_accuracy([first[s] for s in sources], hypotheses).items()
+        tagged = [first[s] for s in sources]
+        scores["phenomena"] = {k: v for k, v in phenomenon_check_accuracy(tagged, hypotheses, check_phenomena).items()
                                if k in PHENOMENA}
+        scores["phenomena_sentence"] = {k: v for k, v in phenomenon_accuracy(tagged, hypotheses).items()
+                                        if k in PHENOMENA}
     return scores
 
 
 def evaluate(where, corpus: str | None = None, split: str = "test", beam: int = 1, device: str = "auto",
              limit: int | None = None) -> dict:
     """Score a checkpoint on a split of its corpus (by default the corpus and split seed it was trained on)."""
-    state = load_checkpoint(where)
-    config = TrainConfig(**state["config"])
+    path = checkpoint_file(where)
+    state = load_checkpoint(path)
+    config = config_from_checkpoint(state, path)
+    translator = Translator.from_state(state, device, path)
     splits, _ = load_splits(corpus or config.corpus, config.split_seed, config.skip_malformed)
     if split not in splits:
         raise ValueError(f"split must be one of {sorted(splits)}, got split={split!r}")
-    translator = Translator.from_state(state, device)
     pairs = splits[split] if limit is None else splits[split][:limit]
     return score(translator, pairs, beam)
