@@ -5,6 +5,10 @@
     .venv/bin/python bench/translator.py toy --minutes 3 --attention mla
     .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --minutes 15
     .venv/bin/python bench/translator.py decode --device cuda    # on a GPU
+    .venv/bin/python bench/translator.py toy --device cuda --preset base --minutes 5 --eval-every 50
+
+`toy` and `tatoeba` also report the training throughput (target tokens per second of optimizer steps, and per
+second of wall time with validation) and, from the validation history, the time and steps to validation BLEU 95.
 
 `decode` times the same model on the same (explicit) attention path: cached (one new position per step,
 keys/values kept) against recomputing the whole prefix every step; both make exactly 50 tokens (<eos> is
@@ -75,12 +79,30 @@ def self_attention_cache_bytes(translator, tokens: int) -> int:
     return sum(cache[i]["self_attn"].nbytes() for i in range(len(model.decoder.layers)))
 
 
+def first_reaching(history: list[dict], bleu: float) -> dict | None:
+    """The first validation record with BLEU >= `bleu` (its step and seconds of training), or None."""
+    return next((record for record in history if record["bleu"] >= bleu), None)
+
+
+def throughput(summary: dict, history: list[dict]) -> dict:
+    """Target tokens per second (optimizer steps only, and wall time with validation); time to valid BLEU 95."""
+    reached = first_reaching(history, 95.0)
+    return {"train_tokens": summary["tokens"], "train_seconds": round(summary["train_seconds"], 2),
+            "wall_seconds": round(summary["seconds"], 2),
+            "tokens_per_second": round(summary["tokens"] / max(summary["train_seconds"], 1e-9)),
+            "tokens_per_second_wall": round(summary["tokens"] / max(summary["seconds"], 1e-9)),
+            "seconds_to_valid_bleu_95": None if reached is None else round(reached["seconds"], 1),
+            "steps_to_valid_bleu_95": None if reached is None else reached["step"],
+            "valid_bleu": [[r["step"], round(r["seconds"], 1), round(r["bleu"], 2)] for r in history]}
+
+
 def bench_training(args, corpus: str) -> dict:
-    """Train for `--minutes` on `corpus`, then score the best checkpoint on its test split."""
+    """Train for `--minutes` (or `--max-steps`) on `corpus`, then score the best checkpoint on its test split."""
     with tempfile.TemporaryDirectory() as out:
         config = TrainConfig(corpus=corpus, preset=args.preset, device=args.device, max_minutes=args.minutes,
-                             attention=args.attention, eval_every=args.eval_every)
+                             max_steps=args.max_steps, attention=args.attention, eval_every=args.eval_every)
         summary = train(config, out, progress=False)
+        history = load_checkpoint(out, "last.pt")["history"]["valid"]
         state = load_checkpoint(out)
         translator = Translator.from_state(state, args.device)
         splits, _ = load_splits(corpus, state["config"]["split_seed"])
@@ -89,12 +111,13 @@ def bench_training(args, corpus: str) -> dict:
         beam = score(translator, test, beam=4) if args.beam else None
         params = sum(p.numel() for p in translator.model.parameters())
         cache_bytes = self_attention_cache_bytes(translator, tokens=20)
-    result = {"corpus": corpus, "attention": args.attention, "minutes": args.minutes, "steps": summary["steps"],
-              "parameters": params, "self_attention_cache_bytes_20_tokens": cache_bytes,
+    result = {"corpus": corpus, "device": str(translator.device), "preset": state["config"]["preset"],
+              "attention": args.attention, "minutes": args.minutes, "steps": summary["steps"],
+              **throughput(summary, history), "parameters": params, "self_attention_cache_bytes_20_tokens": cache_bytes,
               "test_bleu_greedy": round(greedy["bleu"], 2),
               "test_bleu_single_ref": round(greedy["bleu_single_ref"], 2), "chrf": round(greedy["chrf"], 2),
               "exact_match": round(greedy["exact_match"], 4), "signature": greedy["signature"],
-              "phenomena": greedy.get("phenomena")}
+              "phenomena_check": greedy.get("phenomena"), "phenomena_sentence": greedy.get("phenomena_sentence")}
     if beam is not None:
         result["test_bleu_beam4"] = round(beam["bleu"], 2)
     return result
@@ -103,11 +126,12 @@ def bench_training(args, corpus: str) -> dict:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", choices=("decode", "toy", "tatoeba"))
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda[:N], mps or auto")
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--tokens", type=int, default=50, help="decode: new tokens per sentence")
     p.add_argument("--repeats", type=int, default=5, help="decode: timed runs per variant")
     p.add_argument("--minutes", type=float, default=3.0, help="training budget")
+    p.add_argument("--max-steps", type=int, help="training: also stop after this many steps")
     p.add_argument("--attention", default="mha", choices=("mha", "mla"))
     p.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
     p.add_argument("--corpus", default="../shared/data/tatoeba-cmn-eng.tsv", help="tatoeba: the TSV file")
