@@ -181,7 +181,10 @@ def test_positional_encoding_rows_are_distinct(max_len, d_model):
 
 
 def _rotation(k: int, d_model: int) -> torch.Tensor:
-    """The block-diagonal map M_k with PE(pos + k) = M_k PE(pos): a 2x2 rotation per (sin, cos) pair."""
+    """R_k from the paper's frequencies w_i = 1 / 10000^(2i / d_model): a 2x2 rotation by k w_i per (sin, cos) pair.
+
+    Built from the formula alone, never from course_lib's table, so that PE(pos + k) = R_k PE(pos) tests the table.
+    """
     m = torch.zeros(d_model, d_model, dtype=F64)
     for i in range(d_model // 2):
         angle = k / 10000 ** (2 * i / d_model)
@@ -191,28 +194,57 @@ def _rotation(k: int, d_model: int) -> torch.Tensor:
     return m
 
 
+def _shift_error(pe: torch.Tensor, k: int, positions: list[int]) -> float:
+    """max over `positions` of |PE(pos + k) - R_k PE(pos)| on the table's paired dimensions."""
+    paired = pe.size(1) // 2 * 2
+    rows = torch.tensor(positions)
+    shifted = pe[rows + k, :paired]  # (n, paired)
+    rotated = pe[rows, :paired] @ _rotation(k, pe.size(1))[:paired, :paired].T  # (n, paired): R_k PE(pos), row-wise
+    return max_abs_diff(shifted, rotated)
+
+
 @PROPERTY
-@given(st.integers(1, 12), st.integers(0, 400), st.integers(0, 100), st.integers(0, 400))
-def test_shifting_by_k_is_a_rotation_of_each_sin_cos_pair(half, pos, k, other_pos):
+@given(st.integers(1, 12), st.integers(0, 100), st.lists(st.integers(0, 400), min_size=3, max_size=6))
+def test_shifting_by_k_is_the_rotation_built_from_the_frequencies(half, k, positions):
     d_model = 2 * half
     pe = sinusoidal_positional_encoding(512, d_model, dtype=F64)
-    m = _rotation(k, d_model)
-    assert max_abs_diff(m @ m.T, torch.eye(d_model, dtype=F64)) <= 1e-12  # orthogonal
-    # the same M_k, whatever the starting position
-    assert max_abs_diff(pe[pos + k], m @ pe[pos]) <= 1e-10
-    assert max_abs_diff(pe[other_pos + k], m @ pe[other_pos]) <= 1e-10
-    # and the norm of every pair is 1: sin^2 + cos^2
-    pairs = pe[pos].view(half, 2)
-    assert max_abs_diff(pairs.pow(2).sum(-1), torch.ones(half, dtype=F64)) <= 1e-12
+    # one R_k, the same whatever the starting position
+    assert _shift_error(pe, k, positions) <= 1e-10
+    # and every (sin, cos) pair has norm 1: sin^2 + cos^2
+    pairs = pe[positions].view(len(positions), half, 2)
+    assert max_abs_diff(pairs.pow(2).sum(-1), torch.ones(len(positions), half, dtype=F64)) <= 1e-12
 
 
 @PROPERTY
-@given(st.integers(2, 12), st.integers(0, 400), st.integers(0, 100))
-def test_odd_d_model_pairs_still_rotate(half, pos, k):
-    d_model = 2 * half + 1  # the last dimension is a lone sin
-    pe = sinusoidal_positional_encoding(512, d_model, dtype=F64)
-    paired = 2 * half
-    assert max_abs_diff(pe[pos + k, :paired], _rotation(k, d_model)[:paired, :paired] @ pe[pos, :paired]) <= 1e-10
+@given(st.integers(2, 12), st.integers(1, 100), st.lists(st.integers(0, 400), min_size=2, max_size=4))
+def test_odd_d_model_pairs_still_rotate(half, k, positions):
+    pe = sinusoidal_positional_encoding(512, 2 * half + 1, dtype=F64)  # the last dimension is a lone sin
+    assert _shift_error(pe, k, positions) <= 1e-10
+
+
+def _wrong_tables(max_len: int, d_model: int) -> dict[str, torch.Tensor]:
+    """Plausible bugs in a sinusoidal table, each of which breaks PE(pos + k) = R_k PE(pos)."""
+    position = torch.arange(max_len, dtype=F64)[:, None]  # (max_len, 1)
+    two_i = torch.arange(0, d_model, 2, dtype=F64)  # (d_model / 2,)
+
+    def interleaved(angles: torch.Tensor, first=torch.sin, second=torch.cos) -> torch.Tensor:
+        return torch.stack([first(angles), second(angles)], dim=-1).reshape(max_len, d_model)  # (max_len, d_model)
+
+    angles = position / 10000 ** (two_i / d_model)  # (max_len, d_model / 2), the right ones
+    return {
+        "cos on even, sin on odd": interleaved(angles, torch.cos, torch.sin),
+        "sin and cos in halves, not interleaved": torch.cat([torch.sin(angles), torch.cos(angles)], dim=1),
+        "exponent i / d instead of 2i / d": interleaved(position / 10000 ** (two_i / 2 / d_model)),
+        "base 1000": interleaved(position / 1000 ** (two_i / d_model)),
+    }
+
+
+def test_the_shift_property_catches_a_wrong_table():
+    """The property above is not vacuous: each of these wrong tables fails it, course_lib's passes."""
+    positions = [0, 3, 17, 90]
+    assert _shift_error(sinusoidal_positional_encoding(128, 8, dtype=F64), 5, positions) <= 1e-10
+    for name, table in _wrong_tables(128, 8).items():
+        assert _shift_error(table, 5, positions) > 1e-2, name
 
 
 def _solve_shift_map(pe: torch.Tensor, positions: torch.Tensor, k: int) -> torch.Tensor:
