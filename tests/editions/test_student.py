@@ -1,8 +1,35 @@
 """Student handouts: no solutions, no outputs, and they run with only the unfinished checkers failing."""
 
+import re
+
 import nbformat
 import pytest
-from edition_tools import ROOT, RobustNotebookClient, build_edition, notebook_params
+from edition_tools import NOTEBOOKS, ROOT, RobustNotebookClient, build_edition, notebook_params
+
+
+def tagged(nb, tag: str) -> list[str]:
+    """Sources of the cells tagged `tag`, in order."""
+    return [c.source for c in nb.cells if tag in c.metadata.get("tags", [])]
+
+
+def checker_calls(nb) -> list[str]:
+    """Every line outside solution cells that calls a `check_...` checker, in order."""
+    return [line.strip() for c in nb.cells if "solution" not in c.metadata.get("tags", [])
+            for line in c.source.splitlines() if re.search(r"\bcheck_\w+\s*\(", line)]
+
+
+def test_student_notebooks_keep_stubs_and_checkers_and_lose_solutions_and_outputs(tmp_path):
+    build_edition("student", NOTEBOOKS, tmp_path)
+    for notebook in NOTEBOOKS:
+        source, student = nbformat.read(notebook, as_version=4), nbformat.read(tmp_path / notebook.name, as_version=4)
+        name = notebook.name
+        assert tagged(student, "exercise") == tagged(source, "exercise"), f"{name}: an exercise stub was changed"
+        assert checker_calls(student) == checker_calls(source), f"{name}: a checker call was lost"
+        assert tagged(student, "solution") == [], f"{name}: a solution cell was left in"
+        code = [c for c in student.cells if c.cell_type == "code"]
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{name}: outputs were left in"
+        if tagged(source, "solution"):  # an exercise notebook keeps something to do and something that checks it
+            assert tagged(student, "exercise") and checker_calls(student), f"{name}: no exercise or checker left"
 
 
 def failing_cells(nb) -> list[tuple[str, str]]:
