@@ -79,7 +79,16 @@ def measure(module, absorb: bool, context: int, args, device, dtype) -> tuple[in
     return nbytes, statistics.median(times)
 
 
-def main(argv=None) -> None:
+def check_cache_bytes(name: str, measured: int, batch: int, context: int, per_token: int, element: int) -> None:
+    """Raise SystemExit unless the cache holds batch * T * elements-per-token * element-size bytes."""
+    expected = batch * context * per_token * element
+    if measured != expected:
+        raise SystemExit(f"{name}: the cache holds {measured:,} bytes at T={context}, the formula says "
+                         f"{batch} x {context} x {per_token} x {element} = {expected:,}")
+
+
+def main(argv=None) -> dict[str, dict]:
+    """Print the table; return {variant: {"per_token", "bytes", "seconds"}}, bytes and seconds per context."""
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -96,14 +105,19 @@ def main(argv=None) -> None:
     header += [f"cache MiB @ T={t}" for t in contexts] + [f"decode step ms @ T={t}" for t in contexts]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
+    element = torch.tensor([], dtype=dtype).element_size()
+    table = {}
     for name, (module, absorb) in variants.items():
         results = [measure(module, absorb, t, args, device, dtype) for t in contexts]
         per_token = module.kv_cache_elements_per_token()
         for t, (nbytes, _) in zip(contexts, results, strict=True):  # the measured bytes are the formula's
-            assert nbytes == args.batch * t * per_token * torch.tensor([], dtype=dtype).element_size()
+            check_cache_bytes(name, nbytes, args.batch, t, per_token, element)
         cells = [name, f"{per_token:,}"] + [f"{nbytes / 2**20:.2f}" for nbytes, _ in results]
         cells += [f"{seconds * 1e3:.2f}" for _, seconds in results]
         print("| " + " | ".join(cells) + " |", flush=True)
+        table[name] = {"per_token": per_token, "bytes": [nbytes for nbytes, _ in results],
+                       "seconds": [seconds for _, seconds in results]}
+    return table
 
 
 if __name__ == "__main__":
