@@ -46,8 +46,12 @@ class GroupedQueryAttention(MultiHeadAttention):
         require_probability("dropout", dropout)
         self.build_projections(d_model, num_heads, num_kv_heads, dropout, bias)  # W^K, W^V: n_g heads, not n_h
 
-    def attend_grouped(self, q, k, v, mask) -> torch.Tensor:
-        """Attention of (B, H, Lq, d) queries on (B, G, Lk, d) keys and values, each group's heads as query rows."""
+    def attend_heads(self, q, k, v, mask) -> torch.Tensor:
+        """Attention of (B, H, Lq, d) queries on (B, G, Lk, d) keys and values, each group's heads as query rows.
+
+        MultiHeadAttention.forward's step 3: every query head reads its group's key/value head, the same as
+        attention on expand_kv_heads(k, v), without the copies.
+        """
         batch, heads, length, _ = q.shape
         q = fold_query_heads(q, self.num_kv_heads)  # (B, G, H/G * Lq, d_k)
         if mask is not None:  # the same mask rows for every head of a group
@@ -57,7 +61,3 @@ class GroupedQueryAttention(MultiHeadAttention):
         if not self.fused:
             self.attn_weights = self.attn_weights.view(batch, heads, length, k.size(2))  # (B, H, Lq, Lk)
         return out.reshape(batch, heads, length, -1)  # (B, H, Lq, d_k)
-
-    # MultiHeadAttention.forward's step 3: every query head reads its group's key/value head,
-    # = attention on expand_kv_heads(k, v), without the copies
-    attend_heads = attend_grouped

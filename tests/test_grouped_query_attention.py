@@ -56,7 +56,7 @@ def test_folding_query_heads_into_rows_equals_attention_on_expanded_kv_heads():
     q, k, v = torch.randn(B, H, 3, 4, dtype=F64), torch.randn(B, 2, 5, 4, dtype=F64), torch.randn(B, 2, 5, 4, dtype=F64)
     mask = torch.rand(B, H, 3, 5) > 0.3
     expected, weights = scaled_dot_product_attention(q, expand_kv_heads(k, H), expand_kv_heads(v, H), mask)
-    assert max_abs_diff(gqa.attend_grouped(q, k, v, mask), expected) <= TOL[F64]
+    assert max_abs_diff(gqa.attend_heads(q, k, v, mask), expected) <= TOL[F64]
     assert max_abs_diff(gqa.attn_weights, weights) <= TOL[F64]
 
 
@@ -201,7 +201,7 @@ def test_gqa_runs_multi_head_attentions_forward_and_cache():
     """MHA is GQA with num_kv_heads == num_heads: one forward and one cache serve both; only step 3 differs."""
     assert GroupedQueryAttention.forward is MultiHeadAttention.forward
     assert GroupedQueryAttention.new_cache is MultiHeadAttention.new_cache
-    assert GroupedQueryAttention.attend_heads is GroupedQueryAttention.attend_grouped
+    assert GroupedQueryAttention.attend_heads is not MultiHeadAttention.attend_heads
     assert MultiHeadAttention(D, H).num_kv_heads == H
 
 
