@@ -42,13 +42,8 @@ def corpus_scores(hypotheses: list[str], references, target_lang: str) -> dict:
 
 def phenomenon_accuracy(pairs, hypotheses: list[str]) -> dict[str, float]:
     """Sentence accuracy per phenomenon: for each label, the share of its sentences translated exactly (whole)."""
-    totals: dict[str, list[int]] = {}
-    for pair, hypothesis in zip(pairs, hypotheses, strict=True):
-        for name in pair.phenomena:
-            right_total = totals.setdefault(name, [0, 0])
-            right_total[0] += hypothesis.strip() == pair.tgt.strip()
-            right_total[1] += 1
-    return {name: right / total for name, (right, total) in sorted(totals.items())}
+    exact = lambda pair, hypothesis: dict.fromkeys(pair.phenomena, hypothesis.strip() == pair.tgt.strip())  # noqa: E731
+    return phenomenon_check_accuracy(pairs, hypotheses, exact)
 
 
 def phenomenon_check_accuracy(pairs, hypotheses: list[str], check) -> dict[str, float]:
