@@ -3,18 +3,22 @@
 import torch
 
 
-def require_positive_int(name: str, value) -> None:
-    """Raise TypeError/ValueError unless `value` is an int > 0."""
+def require_int(name: str, value) -> None:
+    """Raise TypeError unless `value` is an int (a bool is not)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+
+
+def require_positive_int(name: str, value) -> None:
+    """Raise TypeError/ValueError unless `value` is an int > 0."""
+    require_int(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {name}={value}")
 
 
 def require_non_negative_int(name: str, value) -> None:
     """Raise TypeError/ValueError unless `value` is an int >= 0 (positions, offsets, ids)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    require_int(name, value)
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {name}={value}")
 

@@ -53,7 +53,9 @@ def one_line(message) -> str:
 
 
 def mismatch(path, what: str, detail) -> CheckpointError:
-    """The error for a checkpoint whose `what` does not fit this code."""
+    """The error for a checkpoint whose `what` does not fit this code (a KeyError detail reads "no 'name'")."""
+    if isinstance(detail, KeyError) and detail.args:
+        detail = f"no {detail.args[0]!r}"
     return CheckpointError(f"checkpoint {str(path)!r} does not match this translator's {what}: {one_line(detail)}")
 
 

@@ -83,6 +83,5 @@ def languages_from_checkpoint(state: dict, path) -> Languages:
         languages = Languages.from_dict(state["languages"])
         tokenizer(languages.src_tokenizer), tokenizer(languages.tgt_tokenizer)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        detail = f"no {err.args[0]!r}" if isinstance(err, KeyError) and err.args else err
-        raise mismatch(path, "languages", detail) from None
+        raise mismatch(path, "languages", err) from None
     return languages

@@ -34,15 +34,17 @@ class Tokenizer:
         return text
 
 
+WORD_OR_MARK = re.compile(r"\w+(?:'\w+)?|[^\w\s]")  # any script written with spaces: a word, or one punctuation mark
+
 TOKENIZERS = {
     # a word (with an inner apostrophe: "don't") or one punctuation mark
     "en_words": Tokenizer("en_words", re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]"), lower=True, join_with=" "),
     # a run of Latin letters/digits, or any other single character; spaces dropped
     "zh_chars": Tokenizer("zh_chars", re.compile(r"[A-Za-z0-9]+|\S"), lower=False, join_with=""),
     # any language written with spaces: words and single punctuation marks
-    "words": Tokenizer("words", re.compile(r"\w+(?:'\w+)?|[^\w\s]"), lower=True, join_with=" "),
+    "words": Tokenizer("words", WORD_OR_MARK, lower=True, join_with=" "),
     # the same, case kept: the target side, whose output is scored against references as written
-    "words_cased": Tokenizer("words_cased", re.compile(r"\w+(?:'\w+)?|[^\w\s]"), lower=False, join_with=" "),
+    "words_cased": Tokenizer("words_cased", WORD_OR_MARK, lower=False, join_with=" "),
 }
 
 

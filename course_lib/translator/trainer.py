@@ -135,8 +135,7 @@ class Trainer:
             self.elapsed, self.best_bleu = progress["elapsed"], progress["best_bleu"]
             self.tokens, self.train_seconds = progress.get("tokens", 0), progress.get("train_seconds", 0.0)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            detail = f"no {err.args[0]!r}" if isinstance(err, KeyError) and err.args else err
-            raise mismatch(path, "training state", detail) from None
+            raise mismatch(path, "training state", err) from None
 
     def epoch_batches(self) -> list[Batch]:
         """This rank's batches of the current epoch: the same shuffle on every rank, seeded by (seed, epoch)."""
