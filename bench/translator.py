@@ -11,8 +11,9 @@
 second of wall time with validation) and, from the validation history, the time and steps to validation BLEU 95.
 
 `decode` times the same model on the same (explicit) attention path: cached (one new position per step,
-keys/values kept) against recomputing the whole prefix every step; both make exactly 50 tokens (<eos> is
-never taken) and are timed alternately, so a noisy machine slows both alike.
+keys/values kept) against recomputing the whole prefix every step (and, like the cached step, sending only the
+newest position through the output layer); both make exactly 50 tokens (<eos> is never taken) and are timed
+alternately, so a noisy machine slows both alike.
 """
 
 import argparse

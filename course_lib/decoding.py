@@ -14,9 +14,14 @@ def never_special(logits: torch.Tensor, bos_id: int = BOS_ID) -> torch.Tensor:
 
 
 def next_logits(model, ids: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor, cache) -> torch.Tensor:
-    """Logits (B, V) for the position after `ids` (B, t): only the newest token is fed when a cache holds the rest."""
+    """Logits (B, V) for the position after `ids` (B, t): only the newest token is fed when a cache holds the rest.
+
+    Without a cache the whole prefix is recomputed, but only its newest vector goes through the output layer:
+    the logits of the earlier positions would be computed only to be thrown away.
+    """
     new = ids if cache is None else ids[:, -1:]  # (B, t) or (B, 1)
-    return model.decode(new, memory, src_mask, cache)[:, -1]  # (B, V)
+    newest = model.decode_states(new, memory, src_mask, cache)[:, -1]  # (B, d_model)
+    return model.generator(newest)  # (B, V)
 
 
 def length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -49,15 +49,19 @@ class Transformer(nn.Module):
         x = self.positions(self.src_embed(src))  # (B, Ls, d_model)
         return self.encoder(x, src_mask), src_mask
 
-    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
-               cache: CacheGroup | None = None) -> torch.Tensor:
-        """Target ids (B, Lt) -> logits (B, Lt, tgt_vocab); with a cache, `tgt` holds only new positions."""
+    def decode_states(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
+                      cache: CacheGroup | None = None) -> torch.Tensor:
+        """Target ids (B, Lt) -> the decoder's output vectors (B, Lt, d_model); with a cache, only new positions."""
         offset = 0 if cache is None else cache.length
         x = self.positions(self.tgt_embed(tgt), offset=offset)  # (B, Lt, d_model)
         # without a cache: padding & causal; with one, attention applies the causal offset itself
         tgt_mask = None if cache is not None else padding_mask(tgt, self.pad_id) & causal_mask(tgt.size(1), tgt.device)
-        x = self.decoder(x, memory, tgt_mask, src_mask, cache)  # (B, Lt, d_model)
-        return self.generator(x)  # (B, Lt, tgt_vocab)
+        return self.decoder(x, memory, tgt_mask, src_mask, cache)  # (B, Lt, d_model)
+
+    def decode(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
+               cache: CacheGroup | None = None) -> torch.Tensor:
+        """Target ids (B, Lt) -> logits (B, Lt, tgt_vocab); with a cache, `tgt` holds only new positions."""
+        return self.generator(self.decode_states(tgt, memory, src_mask, cache))  # (B, Lt, tgt_vocab)
 
     def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: `tgt` starts with <bos>; position t predicts target token t + 1."""

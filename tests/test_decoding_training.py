@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import BOS_ID, EOS_ID, PAD_ID, Transformer
-from course_lib.decoding import beam_search, greedy_decode, never_special
+from course_lib.decoding import beam_search, greedy_decode, never_special, next_logits
 from course_lib.training import inverse_sqrt_schedule, label_smoothed_cross_entropy, warmup_inverse_sqrt
 
 
@@ -25,6 +25,19 @@ def test_greedy_cached_equals_recomputed(model):
     assert live.sum() > 10
     torch.testing.assert_close(logits_c[live], logits_r[live], atol=1e-5, rtol=1e-5)
     assert ids_c[:, 0].eq(BOS_ID).all()
+
+
+def test_uncached_next_logits_are_the_last_row_of_the_full_decode(model):
+    # the uncached step sends only the newest position through the output layer: the same numbers, less work
+    src = torch.tensor([[5, 6, 7, 8, 2], [9, 4, 2, 0, 0]])
+    ids = torch.tensor([[BOS_ID, 5, 6, 7], [BOS_ID, 9, 4, 2]])
+    with torch.no_grad():
+        memory, src_mask = model.encode(src)
+        full = model.decode(ids, memory, src_mask)  # (B, t, V)
+        states = model.decode_states(ids, memory, src_mask)  # (B, t, d_model)
+        newest = next_logits(model, ids, memory, src_mask, None)  # (B, V)
+    assert torch.equal(model.generator(states), full)
+    torch.testing.assert_close(newest, full[:, -1], atol=1e-6, rtol=1e-6)
 
 
 def test_greedy_pads_after_eos_and_stops(model):
