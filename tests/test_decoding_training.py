@@ -35,7 +35,11 @@ def test_uncached_next_logits_are_the_last_row_of_the_full_decode(model):
         memory, src_mask = model.encode(src)
         full = model.decode(ids, memory, src_mask)  # (B, t, V)
         states = model.decode_states(ids, memory, src_mask)  # (B, t, d_model)
+        seen = []
+        hook = model.generator.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
         newest = next_logits(model, ids, memory, src_mask, None)  # (B, V)
+        hook.remove()
+    assert seen == [torch.Size((2, 16))]  # one vector per sentence went through the output layer, not t of them
     assert torch.equal(model.generator(states), full)
     torch.testing.assert_close(newest, full[:, -1], atol=1e-6, rtol=1e-6)
 
