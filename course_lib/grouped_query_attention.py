@@ -12,7 +12,7 @@ from torch import nn
 
 from .masking import check_mask
 from .multi_head_attention import MultiHeadAttention, attend
-from .validation import require_divisible, require_positive_int, require_probability
+from .validation import require_divisible, require_head_split, require_positive_int, require_probability
 
 
 def fold_query_heads(x: torch.Tensor, num_kv_heads: int) -> torch.Tensor:
@@ -38,10 +38,8 @@ class GroupedQueryAttention(MultiHeadAttention):
 
     def __init__(self, d_model: int, num_heads: int, num_kv_heads: int, dropout: float = 0.0, bias: bool = True):
         nn.Module.__init__(self)  # not MultiHeadAttention.__init__: it would build n_h-wide W^K and W^V
-        require_positive_int("d_model", d_model)
-        require_positive_int("num_heads", num_heads)
+        require_head_split(d_model, num_heads)
         require_positive_int("num_kv_heads", num_kv_heads)
-        require_divisible("d_model", d_model, "num_heads", num_heads)
         require_divisible("num_heads", num_heads, "num_kv_heads", num_kv_heads)
         require_probability("dropout", dropout)
         self.build_projections(d_model, num_heads, num_kv_heads, dropout, bias)  # W^K, W^V: n_g heads, not n_h

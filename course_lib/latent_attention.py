@@ -24,7 +24,7 @@ from .masking import check_mask
 from .multi_head_attention import attend, cached_self_attention_mask, merge_heads, split_heads
 from .rms_norm import RMSNorm
 from .rope import apply_rope
-from .validation import require_divisible, require_positive_int, require_probability
+from .validation import require_head_split, require_positive_int, require_probability
 
 
 def _require_even_or_zero(name: str, value) -> None:
@@ -42,9 +42,7 @@ def mla_sizes(d_model: int, num_heads: int) -> dict[str, int]:
     so its cache is 4.5 d_h per token: "GQA with 2.25 groups" whatever the width. Query compression is
     off, as in DeepSeek-V2-Lite: it saves training activations, not cache.
     """
-    require_positive_int("d_model", d_model)
-    require_positive_int("num_heads", num_heads)
-    require_divisible("d_model", d_model, "num_heads", num_heads)
+    require_head_split(d_model, num_heads)
     head_dim = d_model // num_heads
     return dict(kv_lora_rank=4 * head_dim, qk_nope_head_dim=head_dim,
                 qk_rope_head_dim=max(2, head_dim // 4 * 2), v_head_dim=head_dim)

@@ -6,7 +6,7 @@ from torch import nn
 from .attention import fused_attention, scaled_dot_product_attention
 from .kv_cache import KVCache
 from .masking import causal_mask, check_mask
-from .validation import require_divisible, require_positive_int, require_probability
+from .validation import require_head_split, require_probability
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -61,9 +61,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        require_positive_int("d_model", d_model)
-        require_positive_int("num_heads", num_heads)
-        require_divisible("d_model", d_model, "num_heads", num_heads)
+        require_head_split(d_model, num_heads)
         require_probability("dropout", dropout)
         self.build_projections(d_model, num_heads, num_heads, dropout, bias)
 

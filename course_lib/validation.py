@@ -37,6 +37,13 @@ def require_divisible(name: str, value: int, by_name: str, by: int) -> None:
         raise ValueError(f"{name}={value} is not divisible by {by_name}={by}")
 
 
+def require_head_split(d_model: int, num_heads: int) -> None:
+    """Raise TypeError/ValueError unless d_model and num_heads are positive ints and the heads split d_model evenly."""
+    require_positive_int("d_model", d_model)
+    require_positive_int("num_heads", num_heads)
+    require_divisible("d_model", d_model, "num_heads", num_heads)
+
+
 def require_probability(name: str, value: float) -> None:
     """Raise ValueError unless 0 <= value < 1 (dropout rates)."""
     if not 0.0 <= value < 1.0:
