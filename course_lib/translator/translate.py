@@ -28,7 +28,9 @@ def pick_device(requested: str = "auto") -> torch.device:
     try:
         device = torch.device(requested)
     except (RuntimeError, TypeError):
-        raise ValueError(f"--device must be auto, cpu, cuda[:N] or mps, got {requested!r}") from None
+        device = None  # not a device name at all
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device must be auto, cpu, cuda[:N] or mps, got {requested!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {requested} requested but CUDA is not available")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
@@ -36,8 +38,6 @@ def pick_device(requested: str = "auto") -> torch.device:
                          f"device(s)")
     if device.type == "mps" and not mps_available():
         raise ValueError(f"--device {requested} requested but MPS is not available")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device must be auto, cpu, cuda[:N] or mps, got {requested!r}")
     return device
 
 

@@ -12,7 +12,7 @@ from course_lib import MultiHeadLatentAttention
 from course_lib.translator import TrainConfig, Translator, train
 from course_lib.translator.checkpoint import BEST, load_checkpoint, save_checkpoint
 from course_lib.translator.cli import main
-from course_lib.translator.translate import mps_available
+from course_lib.translator.translate import mps_available, pick_device
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini.tsv"
 
@@ -139,6 +139,13 @@ def test_an_absent_device_is_one_line(checkpoint, tmp_path, capsys, device, avai
             "train": ["train", "--out", str(tmp_path), "--max-steps", "1", "--quiet"]}[command]
     assert main(args + ["--device", device]) == 1
     assert f"--device {device} requested but {device.upper()} is not available" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("name", ["gpu", "xla", "meta", "cuda:x"])
+def test_a_name_that_is_no_translator_device_is_refused(name):
+    # not a torch device at all (gpu, cuda:x) or one the translator does not run on (xla, meta): the same message
+    with pytest.raises(ValueError, match=rf"--device must be auto, cpu, cuda\[:N\] or mps, got '{name}'"):
+        pick_device(name)
 
 
 @pytest.mark.parametrize("args", [
