@@ -173,7 +173,6 @@ def drive(page, slider_label: str, screenshot: Path, step: list[str]) -> str:
     if after_src == before_src:
         raise CheckFailed(f"the plot was not redrawn after moving {slider_label} to {after_value}")
     image.scroll_into_view_if_needed()
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=False)
     stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count()
     return (f"{slider_label} {before_value} -> {after_value}, plot re-rendered, {stderr} stderr outputs,"
@@ -183,7 +182,6 @@ def drive(page, slider_label: str, screenshot: Path, step: list[str]) -> str:
 def save_screenshot(page, screenshot: Path) -> str:
     """Screenshot of the page as it is when a step failed; says where it went, or that there is none."""
     try:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot))
         return f"screenshot {screenshot}"
     except Exception:  # the page itself is gone
@@ -196,7 +194,7 @@ def check(notebook: Path, slider_label: str, screenshot: Path, chromium: str) ->
     from playwright.sync_api import sync_playwright
 
     log_path = screenshot.parent / "jupyterlab.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)  # the log and every screenshot go here
     with tempfile.TemporaryDirectory() as tmp, open(log_path, "w") as log:
         root = Path(tmp) / "course"
         root.mkdir()
