@@ -1,8 +1,8 @@
 """Notebook 07's checkers: pass the reference, say "not implemented yet" on a stub, reject the notebook's bugs."""
 
-import pytest
 import torch
 import torch.nn.functional as F
+from checking import fails_with
 
 from course_lib import LayerNorm, add_and_norm
 from course_lib.checks import check_layer_norm, check_residual_block
@@ -38,8 +38,7 @@ def test_layer_norm_checker_accepts_torch_and_course_lib(capsys):
 
 
 def test_layer_norm_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="layer_norm: not implemented yet"):
-        check_layer_norm(_stub)
+    fails_with(check_layer_norm, _stub, "layer_norm: not implemented yet")
 
 
 def test_layer_norm_checker_rejects_the_study_notes_version():
@@ -48,10 +47,9 @@ def test_layer_norm_checker_rejects_the_study_notes_version():
         std = x.std(dim=-1, keepdim=True)
         return alpha * (x - mean) / (std + eps) + bias
 
-    with pytest.raises(AssertionError, match=r"layer_norm failed on x = \[\[1, 2, 3, 6\]\].*divide by d = 4.*"
-                                             r"expected .*\[-1\.069, -0\.5345, 0\.0, 1\.6036\], got .*"
-                                             r"\[-0\.9258, -0\.4629, 0\.0, 1\.3887\]"):
-        check_layer_norm(notes_layer_norm)
+    fails_with(check_layer_norm, notes_layer_norm, r"layer_norm failed on x = \[\[1, 2, 3, 6\]\].*divide by d = 4.*"
+                                                   r"expected .*\[-1\.069, -0\.5345, 0\.0, 1\.6036\], got .*"
+                                                   r"\[-0\.9258, -0\.4629, 0\.0, 1\.3887\]")
 
 
 def test_layer_norm_checker_rejects_eps_outside_the_root():
@@ -60,9 +58,8 @@ def test_layer_norm_checker_rejects_eps_outside_the_root():
         std = x.std(dim=-1, keepdim=True, unbiased=False)
         return (x - mean) / (std + eps) * weight + bias
 
-    with pytest.raises(AssertionError, match=r"layer_norm failed on x = \[\[0, 0\.1, 0, 0\.1\]\], eps=0\.01.*"
-                                             r"got .*\[-0\.8333, 0\.8333"):
-        check_layer_norm(eps_outside)
+    fails_with(check_layer_norm, eps_outside, r"layer_norm failed on x = \[\[0, 0\.1, 0, 0\.1\]\], eps=0\.01.*"
+                                              r"got .*\[-0\.8333, 0\.8333")
 
 
 def test_layer_norm_checker_rejects_the_wrong_axis():
@@ -71,13 +68,12 @@ def test_layer_norm_checker_rejects_the_wrong_axis():
         var = x.var(dim=-2, keepdim=True, unbiased=False)
         return (x - mean) / torch.sqrt(var + eps) * weight + bias
 
-    with pytest.raises(AssertionError, match=r"layer_norm failed on x = \[\[1, 2, 3, 6\]\].*got NaN"):
-        check_layer_norm(over_positions)
+    fails_with(check_layer_norm, over_positions, r"layer_norm failed on x = \[\[1, 2, 3, 6\]\].*got NaN")
 
 
 def test_layer_norm_checker_rejects_a_missing_weight_and_bias():
-    with pytest.raises(AssertionError, match="layer_norm failed on a batch x of shape \\(2, 3, 8\\)"):
-        check_layer_norm(lambda x, weight, bias, eps: layer_norm(x, 1.0, 0.0, eps))
+    fails_with(check_layer_norm, lambda x, weight, bias, eps: layer_norm(x, 1.0, 0.0, eps),
+               "layer_norm failed on a batch x of shape \\(2, 3, 8\\)")
 
 
 # ---------------------------------------------------------------- residual_block
@@ -96,8 +92,7 @@ def test_residual_block_checker_passes_the_reference(capsys):
 
 
 def test_residual_block_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="residual_block: not implemented yet"):
-        check_residual_block(_stub)
+    fails_with(check_residual_block, _stub, "residual_block: not implemented yet")
 
 
 def test_residual_block_checker_rejects_adding_the_normalised_input():
@@ -107,16 +102,18 @@ def test_residual_block_checker_rejects_adding_the_normalised_input():
             return x + sublayer(x)
         return norm(x + sublayer(x))
 
-    with pytest.raises(AssertionError, match=r"residual_block failed on pre-norm \(norm_first=True\).*"
-                                             r"want x \+ sublayer\(norm\(x\)\)"):
-        check_residual_block(residual_block_normed_skip)
+    fails_with(check_residual_block, residual_block_normed_skip,
+               r"residual_block failed on pre-norm \(norm_first=True\).*"
+               r"want x \+ sublayer\(norm\(x\)\)")
 
 
 def test_residual_block_checker_rejects_a_missing_residual():
-    with pytest.raises(AssertionError, match=r"residual_block failed on post-norm \(norm_first=False\)"):
-        check_residual_block(lambda x, sublayer, norm, norm_first: norm(sublayer(x)))
+    fails_with(check_residual_block, lambda x, sublayer, norm, norm_first: norm(sublayer(x)),
+               r"residual_block failed on post-norm \(norm_first=False\)")
 
 
 def test_residual_block_checker_rejects_swapped_orders():
-    with pytest.raises(AssertionError, match=r"residual_block failed on post-norm"):
-        check_residual_block(lambda x, sublayer, norm, norm_first: residual_block(x, sublayer, norm, not norm_first))
+    def swapped(x, sublayer, norm, norm_first):
+        return residual_block(x, sublayer, norm, not norm_first)
+
+    fails_with(check_residual_block, swapped, r"residual_block failed on post-norm")

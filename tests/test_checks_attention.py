@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from checking import fails_with
 
 from course_lib import scaled_dot_product_attention
 from course_lib.checks import check_attention_weights, check_scaled_dot_product_attention, check_softmax
@@ -45,18 +46,17 @@ def test_softmax_checker_passes_torch_and_the_stable_version(capsys):
 
 
 def test_softmax_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="softmax: not implemented yet"):
-        check_softmax(_stub)
+    fails_with(check_softmax, _stub, "softmax: not implemented yet")
 
 
 def test_softmax_checker_rejects_the_naive_formula():
-    with pytest.raises(AssertionError, match=r"softmax failed on x = \[\[1000, 0, 999\], .*got NaN"):
-        check_softmax(lambda x: x.exp() / x.exp().sum(dim=-1, keepdim=True))
+    fails_with(check_softmax, lambda x: x.exp() / x.exp().sum(dim=-1, keepdim=True),
+               r"softmax failed on x = \[\[1000, 0, 999\], .*got NaN")
 
 
 def test_softmax_checker_rejects_the_wrong_axis():
-    with pytest.raises(AssertionError, match=r"softmax failed on x = \[\[1000, 0, 999\], \[0, 0, 0\]\]"):
-        check_softmax(lambda x: torch.softmax(x, dim=0))
+    fails_with(check_softmax, lambda x: torch.softmax(x, dim=0),
+               r"softmax failed on x = \[\[1000, 0, 999\], \[0, 0, 0\]\]")
 
 
 def test_softmax_checker_rejects_a_max_over_the_whole_tensor():
@@ -64,8 +64,7 @@ def test_softmax_checker_rejects_a_max_over_the_whole_tensor():
         z = (x - x.max()).exp()
         return z / z.sum(dim=-1, keepdim=True)
 
-    with pytest.raises(AssertionError, match=r"failed on x = \[\[1000, 0, 999\], .*got NaN"):
-        check_softmax(global_max)
+    fails_with(check_softmax, global_max, r"failed on x = \[\[1000, 0, 999\], .*got NaN")
 
 
 # ---------------------------------------------------------------- attention_weights
@@ -76,38 +75,37 @@ def test_attention_weights_checker_passes_torch(capsys):
 
 
 def test_attention_weights_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="attention_weights: not implemented yet"):
-        check_attention_weights(_stub)
+    fails_with(check_attention_weights, _stub, "attention_weights: not implemented yet")
 
 
 def test_attention_weights_checker_rejects_scaling_by_d_model():
-    with pytest.raises(AssertionError, match=r"attention_weights failed on 2 queries, 3 keys, d_k=4 .*expected .*"
-                                             r"\[0.4223, 0.1554, 0.4223, .*got .*\[0.4011, 0.1978, 0.4011,"):
-        check_attention_weights(weights_over_d_model)
+    fails_with(check_attention_weights, weights_over_d_model,
+               r"attention_weights failed on 2 queries, 3 keys, d_k=4 .*expected .*"
+               r"\[0.4223, 0.1554, 0.4223, .*got .*\[0.4011, 0.1978, 0.4011,")
 
 
 def test_attention_weights_checker_rejects_the_softmax_over_queries():
-    with pytest.raises(AssertionError, match=r"attention_weights failed on 2 queries, 3 keys, d_k=4 .*got .*"
-                                             r"\[0.7311, 0.2689, 0.2689, 0.2689, 0.7311, 0.7311\]"):
-        check_attention_weights(weights_over_queries)
+    fails_with(check_attention_weights, weights_over_queries,
+               r"attention_weights failed on 2 queries, 3 keys, d_k=4 .*got .*"
+               r"\[0.7311, 0.2689, 0.2689, 0.2689, 0.7311, 0.7311\]")
 
 
 def test_attention_weights_checker_rejects_the_softmax_over_axis_1():
     def over_axis_1(q, k):  # right for one (L_q, L_k) matrix, wrong once batch or head axes come first
         return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=1)
 
-    with pytest.raises(AssertionError, match=r"attention_weights failed on q, k of shape \(B=2, H=2, L=3, d_k=4\)"):
-        check_attention_weights(over_axis_1)
+    fails_with(check_attention_weights, over_axis_1,
+               r"attention_weights failed on q, k of shape \(B=2, H=2, L=3, d_k=4\)")
 
 
 def test_attention_weights_checker_rejects_no_scale():
-    with pytest.raises(AssertionError, match="attention_weights failed on 2 queries"):
-        check_attention_weights(lambda q, k: torch.softmax(q @ k.transpose(-2, -1), dim=-1))
+    fails_with(check_attention_weights, lambda q, k: torch.softmax(q @ k.transpose(-2, -1), dim=-1),
+               "attention_weights failed on 2 queries")
 
 
 def test_attention_weights_checker_rejects_a_scale_right_only_for_d_k_4():
-    with pytest.raises(AssertionError, match=r"failed on cross-attention: q \(1, 2, 16\), k \(1, 5, 16\)"):
-        check_attention_weights(lambda q, k: torch.softmax(q @ k.transpose(-2, -1) / 2, dim=-1))
+    fails_with(check_attention_weights, lambda q, k: torch.softmax(q @ k.transpose(-2, -1) / 2, dim=-1),
+               r"failed on cross-attention: q \(1, 2, 16\), k \(1, 5, 16\)")
 
 
 # ---------------------------------------------------------------- scaled_dot_product_attention
@@ -124,20 +122,19 @@ def test_attention_checker_passes_course_lib_and_torch(capsys):
 
 
 def test_attention_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="scaled_dot_product_attention: not implemented yet"):
-        check_scaled_dot_product_attention(_stub)
+    fails_with(check_scaled_dot_product_attention, _stub, "scaled_dot_product_attention: not implemented yet")
 
 
 @pytest.mark.parametrize("buggy", [weights_over_d_model, weights_over_queries], ids=["d_model", "wrong axis"])
 def test_attention_checker_rejects_the_notebook_bugs(buggy):
-    with pytest.raises(AssertionError, match=r"scaled_dot_product_attention failed on 2 queries, 3 keys, d_k=4, "
-                                             r"values .*: item 0: expected"):
-        check_scaled_dot_product_attention(_with_values(buggy))
+    fails_with(check_scaled_dot_product_attention, _with_values(buggy),
+               r"scaled_dot_product_attention failed on 2 queries, 3 keys, d_k=4, "
+               r"values .*: the output: expected")
 
 
 def test_attention_checker_rejects_returning_the_output_alone():
-    with pytest.raises(AssertionError, match=r"expected a tuple of 2 values, got tensor of shape \(2, 2\)"):
-        check_scaled_dot_product_attention(lambda q, k, v: scaled_dot_product_attention(q, k, v)[0])
+    fails_with(check_scaled_dot_product_attention, lambda q, k, v: scaled_dot_product_attention(q, k, v)[0],
+               r"expected a tuple of 2 values, got tensor of shape \(2, 2\)")
 
 
 def test_attention_checker_rejects_weights_times_keys():
@@ -145,6 +142,6 @@ def test_attention_checker_rejects_weights_times_keys():
         weights = scaled_dot_product_attention(q, k, v)[1]
         return weights @ k, weights
 
-    with pytest.raises(AssertionError, match=r"failed on 2 queries, 3 keys, d_k=4, .*item 0: expected shape \(2, 2\), "
-                                             r"got shape \(2, 4\)"):
-        check_scaled_dot_product_attention(times_keys)
+    fails_with(check_scaled_dot_product_attention, times_keys,
+               r"failed on 2 queries, 3 keys, d_k=4, .*the output: expected shape \(2, 2\), "
+               r"got shape \(2, 4\)")

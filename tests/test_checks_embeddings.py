@@ -2,8 +2,8 @@
 
 import math
 
-import pytest
 import torch
+from checking import fails_with
 from torch import nn
 
 from course_lib import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TokenEmbedding
@@ -26,22 +26,21 @@ def test_encode_checker_passes_the_reference(capsys):
 
 
 def test_encode_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="encode: not implemented yet"):
-        check_encode(_stub)
+    fails_with(check_encode, _stub, "encode: not implemented yet")
 
 
 def test_encode_checker_rejects_unknown_words_as_padding():
     def encode_unknown_as_pad(sentence, vocab):  # the notebook's bug: an unknown word becomes <pad> (id 0)
         return torch.tensor([vocab.get(word, 0) for word in sentence.split()])
 
-    with pytest.raises(AssertionError, match=r"encode failed on 'I like bananas' .*expected .*\[4, 5, 3\], got .*"
-                                             r"\[4, 5, 0\]"):
-        check_encode(encode_unknown_as_pad)
+    fails_with(check_encode, encode_unknown_as_pad,
+               r"encode failed on 'I like bananas' .*expected .*\[4, 5, 3\], got .*"
+               r"\[4, 5, 0\]")
 
 
 def test_encode_checker_wants_a_tensor():
-    with pytest.raises(AssertionError, match="encode failed on 'I like apples': expected a tensor, got list"):
-        check_encode(lambda sentence, vocab: [vocab.get(word, UNK_ID) for word in sentence.split()])
+    fails_with(check_encode, lambda sentence, vocab: [vocab.get(word, UNK_ID) for word in sentence.split()],
+               "encode failed on 'I like apples': expected a tensor, got list")
 
 
 # ---------------------------------------------------------------- scaled_embedding
@@ -61,38 +60,36 @@ def test_scaled_embedding_checker_accepts_nn_functional_embedding(capsys):
 
 
 def test_scaled_embedding_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="scaled_embedding: not implemented yet"):
-        check_scaled_embedding(_stub)
+    fails_with(check_scaled_embedding, _stub, "scaled_embedding: not implemented yet")
 
 
 def test_scaled_embedding_checker_rejects_the_forgotten_scale():
     def unscaled(ids, table):  # the notebook's first bug: no sqrt(d_model)
         return table[ids]
 
-    with pytest.raises(AssertionError, match=r"scaled_embedding failed on ids \[4, 5\] .*expected .*\[8.0, 8.2, 8.4, "
-                                             r"8.6, .*got .*\[4.0, 4.1, 4.2, 4.3,"):
-        check_scaled_embedding(unscaled)
+    fails_with(check_scaled_embedding, unscaled,
+               r"scaled_embedding failed on ids \[4, 5\] .*expected .*\[8.0, 8.2, 8.4, "
+               r"8.6, .*got .*\[4.0, 4.1, 4.2, 4.3,")
 
 
 def test_scaled_embedding_checker_rejects_scaling_by_d_model():
     def times_d_model(ids, table):  # the notebook's second bug: d_model instead of its square root
         return table[ids] * table.size(1)
 
-    with pytest.raises(AssertionError, match=r"scaled_embedding failed on ids \[4, 5\] .*got .*\[16.0, 16.4, 16.8"):
-        check_scaled_embedding(times_d_model)
+    fails_with(check_scaled_embedding, times_d_model,
+               r"scaled_embedding failed on ids \[4, 5\] .*got .*\[16.0, 16.4, 16.8")
 
 
 def test_scaled_embedding_checker_rejects_dividing():
-    with pytest.raises(AssertionError, match="scaled_embedding failed on ids"):
-        check_scaled_embedding(lambda ids, table: table[ids] / math.sqrt(table.size(1)))
+    fails_with(check_scaled_embedding, lambda ids, table: table[ids] / math.sqrt(table.size(1)),
+               "scaled_embedding failed on ids")
 
 
 def test_scaled_embedding_checker_rejects_a_fixed_width():
     def always_times_two(ids, table):  # right for d_model = 4 only
         return table[ids] * 2
 
-    with pytest.raises(AssertionError, match=r"failed on ids \[7, 3, 3, 9\] in a random 10 x 9 table"):
-        check_scaled_embedding(always_times_two)
+    fails_with(check_scaled_embedding, always_times_two, r"failed on ids \[7, 3, 3, 9\] in a random 10 x 9 table")
 
 
 # ---------------------------------------------------------------- make_embedding
@@ -111,40 +108,40 @@ def test_make_embedding_checker_leaves_the_random_stream_alone():
 
 
 def test_make_embedding_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="make_embedding: not implemented yet"):
-        check_make_embedding(_stub)
+    fails_with(check_make_embedding, _stub, "make_embedding: not implemented yet")
 
 
 def test_make_embedding_checker_rejects_eos_as_the_padding_row():
     def eos_as_padding(vocab_size, d_model):  # the notebook's bug: <eos> doubles as padding, so it never learns
         return TokenEmbedding(vocab_size, d_model, padding_idx=EOS_ID)
 
-    with pytest.raises(AssertionError, match=r"make_embedding failed on which rows .* expected .*\[False, True, True, "
-                                             r"True\], got .*\[True, True, False, True\]"):
-        check_make_embedding(eos_as_padding)
+    fails_with(check_make_embedding, eos_as_padding,
+               r"make_embedding failed on which rows .* expected .*\[False, True, True, "
+               r"True\], got .*\[True, True, False, True\]")
 
 
 def test_make_embedding_checker_rejects_a_missing_padding_idx():
-    with pytest.raises(AssertionError, match=r"failed on which rows .*got .*\[True, True, True, True\]"):
-        check_make_embedding(lambda vocab_size, d_model: TokenEmbedding(vocab_size, d_model))
+    fails_with(check_make_embedding, lambda vocab_size, d_model: TokenEmbedding(vocab_size, d_model),
+               r"failed on which rows .*got .*\[True, True, True, True\]")
 
 
 def test_make_embedding_checker_rejects_bos_as_padding_idx():
-    with pytest.raises(AssertionError, match=r"got .*\[True, False, True, True\]"):
-        check_make_embedding(lambda vocab_size, d_model: TokenEmbedding(vocab_size, d_model, padding_idx=BOS_ID))
+    def bos_as_padding(vocab_size, d_model):
+        return TokenEmbedding(vocab_size, d_model, padding_idx=BOS_ID)
+
+    fails_with(check_make_embedding, bos_as_padding, r"got .*\[True, False, True, True\]")
 
 
 def test_make_embedding_checker_rejects_a_plain_nn_embedding():
     def unscaled(vocab_size, d_model):  # nn.Embedding alone: right table, no sqrt(d_model)
         return nn.Embedding(vocab_size, d_model, padding_idx=PAD_ID)
 
-    with pytest.raises(AssertionError, match=r"failed on output / the table rows .*expected .*\[2.0, 2.0, .*got .*"
-                                             r"\[1.0, 1.0,"):
-        check_make_embedding(unscaled)
+    fails_with(check_make_embedding, unscaled, r"failed on output / the table rows .*expected .*\[2.0, 2.0, .*got .*"
+                                               r"\[1.0, 1.0,")
 
 
 def test_make_embedding_checker_explains_a_missing_table():
-    with pytest.raises(AssertionError, match=r"expected one \(11, 4\) table parameter in the layer, found 0"):
-        check_make_embedding(lambda vocab_size, d_model: nn.Embedding(d_model, vocab_size))
-    with pytest.raises(AssertionError, match="expected an nn.Module, got Tensor"):
-        check_make_embedding(lambda vocab_size, d_model: torch.randn(vocab_size, d_model))
+    fails_with(check_make_embedding, lambda vocab_size, d_model: nn.Embedding(d_model, vocab_size),
+               r"expected one \(11, 4\) table parameter in the layer, found 0")
+    fails_with(check_make_embedding, lambda vocab_size, d_model: torch.randn(vocab_size, d_model),
+               "expected an nn.Module, got Tensor")

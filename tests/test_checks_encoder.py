@@ -2,8 +2,8 @@
 
 import copy
 
-import pytest
 import torch
+from checking import fails_with
 from torch import nn
 
 from course_lib import Encoder, EncoderLayer
@@ -32,8 +32,7 @@ def test_encoder_layer_checker_accepts_the_layer_itself(capsys):
 
 
 def test_encoder_layer_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="encoder_layer: not implemented yet"):
-        check_encoder_layer(_stub)
+    fails_with(check_encoder_layer, _stub, "encoder_layer: not implemented yet")
 
 
 def test_encoder_layer_checker_rejects_the_forgotten_mask():
@@ -41,9 +40,9 @@ def test_encoder_layer_checker_rejects_the_forgotten_mask():
         h = layer.norm1(x + layer.self_attn(x))
         return layer.norm2(h + layer.ffn(h))
 
-    with pytest.raises(AssertionError, match=r"encoder_layer failed on a batch of 2 sentences of 3 and 4 tokens, the "
-                                             r"first padded.*max difference"):
-        check_encoder_layer(encoder_layer_no_mask)
+    fails_with(check_encoder_layer, encoder_layer_no_mask,
+               r"encoder_layer failed on a batch of 2 sentences of 3 and 4 tokens, the "
+               r"first padded.*max difference")
 
 
 def test_encoder_layer_checker_rejects_swapped_norms():
@@ -51,8 +50,7 @@ def test_encoder_layer_checker_rejects_swapped_norms():
         h = layer.norm2(x + layer.self_attn(x, mask=mask))
         return layer.norm1(h + layer.ffn(h))
 
-    with pytest.raises(AssertionError, match=r"encoder_layer failed on x of shape \(2, 3, 8\), 2 heads, no mask"):
-        check_encoder_layer(swapped)
+    fails_with(check_encoder_layer, swapped, r"encoder_layer failed on x of shape \(2, 3, 8\), 2 heads, no mask")
 
 
 def test_encoder_layer_checker_rejects_pre_norm_and_a_missing_residual():
@@ -65,17 +63,16 @@ def test_encoder_layer_checker_rejects_pre_norm_and_a_missing_residual():
         return layer.norm2(h + layer.ffn(h))
 
     for wrong in (pre_norm, no_residual):
-        with pytest.raises(AssertionError, match="encoder_layer failed on x of shape"):
-            check_encoder_layer(wrong)
+        fails_with(check_encoder_layer, wrong, "encoder_layer failed on x of shape")
 
 
 def test_encoder_layer_checker_reports_a_crash_with_the_input_shapes():
     def wrong_mask_shape(layer, x, mask):
         return encoder_layer(layer, x, None if mask is None else mask[:, 0, 0])  # (B, L): no longer broadcasts
 
-    with pytest.raises(AssertionError, match=r"encoder_layer raised ValueError on inputs EncoderLayer, \(2, 4, 8\), "
-                                             r"\(2, 1, 1, 4\): mask of shape"):
-        check_encoder_layer(wrong_mask_shape)
+    fails_with(check_encoder_layer, wrong_mask_shape,
+               r"encoder_layer failed on a batch of 2 sentences .*it raised ValueError: "
+               r"mask of shape")
 
 
 def test_encoder_layer_checker_leaves_the_random_stream_alone():
@@ -126,14 +123,13 @@ def test_encoder_stack_checker_accepts_course_lib_and_deep_copies(capsys):
 
 
 def test_encoder_stack_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="encoder_stack: not implemented yet"):
-        check_encoder_stack(_stub)
+    fails_with(check_encoder_stack, _stub, "encoder_stack: not implemented yet")
 
 
 def test_encoder_stack_checker_rejects_one_shared_layer():
-    with pytest.raises(AssertionError, match=r"encoder_stack failed on how many distinct layer objects .* expected 3, "
-                                             r"got 1"):
-        check_encoder_stack(SharedStack)
+    fails_with(check_encoder_stack, SharedStack,
+               r"encoder_stack failed on how many distinct layer objects .* expected 3, "
+               r"got 1")
 
 
 def test_encoder_stack_checker_rejects_a_plain_list():
@@ -142,15 +138,15 @@ def test_encoder_stack_checker_rejects_a_plain_list():
             nn.Module.__init__(self)
             self.layers = [EncoderLayer(d_model, num_heads, d_ff) for _ in range(num_layers)]
 
-    with pytest.raises(AssertionError, match=r"failed on trainable parameters for num_layers=3.* expected 1800, got 0"):
-        check_encoder_stack(PlainList)
+    fails_with(check_encoder_stack, PlainList,
+               r"failed on trainable parameters for num_layers=3.* expected 1800, got 0")
 
 
 def test_encoder_stack_checker_rejects_a_final_norm_and_a_fixed_depth():
-    with pytest.raises(AssertionError, match="expected 1800, got 1816"):
-        check_encoder_stack(lambda n, d_model, h, d_ff: Encoder(n, d_model, h, d_ff, final_norm=True))
-    with pytest.raises(AssertionError, match=r"len\(stack.layers\) for num_layers=3.* expected 3, got 6"):
-        check_encoder_stack(lambda n, d_model, h, d_ff: EncoderStack(6, d_model, h, d_ff))
+    fails_with(check_encoder_stack, lambda n, d_model, h, d_ff: Encoder(n, d_model, h, d_ff, final_norm=True),
+               "expected 1800, got 1816")
+    fails_with(check_encoder_stack, lambda n, d_model, h, d_ff: EncoderStack(6, d_model, h, d_ff),
+               r"len\(stack.layers\) for num_layers=3.* expected 3, got 6")
 
 
 def test_encoder_stack_checker_rejects_layers_run_in_reverse():
@@ -160,13 +156,12 @@ def test_encoder_stack_checker_rejects_layers_run_in_reverse():
                 x = layer(x, mask)
             return x
 
-    with pytest.raises(AssertionError, match=r"encoder_stack failed on stack\(x, mask\) minus a reference encoder"):
-        check_encoder_stack(Reversed)
+    fails_with(check_encoder_stack, Reversed, r"encoder_stack failed on stack\(x, mask\) minus a reference encoder")
 
 
 def test_encoder_stack_checker_explains_a_missing_layers_attribute():
-    with pytest.raises(AssertionError, match="expected an nn.Module with a `layers` attribute"):
-        check_encoder_stack(lambda n, d_model, h, d_ff: nn.Linear(d_model, d_model))
+    fails_with(check_encoder_stack, lambda n, d_model, h, d_ff: nn.Linear(d_model, d_model),
+               "expected an nn.Module with a `layers` attribute")
 
 
 def test_encoder_stack_checker_leaves_the_random_stream_alone():

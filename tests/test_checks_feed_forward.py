@@ -1,8 +1,8 @@
 """Notebook 06's checkers: pass the reference, say "not implemented yet" on a stub, reject the notebook's bugs."""
 
-import pytest
 import torch
 import torch.nn.functional as F
+from checking import fails_with
 from torch import nn
 
 from course_lib import PositionwiseFeedForward
@@ -29,27 +29,26 @@ def test_feed_forward_checker_accepts_torch_linear():
 
 
 def test_feed_forward_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="feed_forward: not implemented yet"):
-        check_feed_forward(_stub)
+    fails_with(check_feed_forward, _stub, "feed_forward: not implemented yet")
 
 
 def test_feed_forward_checker_rejects_a_missing_activation():
     def feed_forward_no_activation(x, W1, b1, W2, b2):  # the notebook's bug: two linear maps, nothing between
         return (x @ W1 + b1) @ W2 + b2
 
-    with pytest.raises(AssertionError, match=r"feed_forward failed on a hand-sized case.*expected .*"
-                                             r"\[1\.6, 1\.4, 2\.6, -0\.1\], got .*\[1\.6, -0\.1, 1\.6, -2\.1\]"):
-        check_feed_forward(feed_forward_no_activation)
+    fails_with(check_feed_forward, feed_forward_no_activation,
+               r"feed_forward failed on a hand-sized case.*expected .*"
+               r"\[1\.6, 1\.4, 2\.6, -0\.1\], got .*\[1\.6, -0\.1, 1\.6, -2\.1\]")
 
 
 def test_feed_forward_checker_rejects_the_activation_after_the_second_map():
-    with pytest.raises(AssertionError, match="feed_forward failed on a hand-sized case"):
-        check_feed_forward(lambda x, W1, b1, W2, b2: F.relu((x @ W1 + b1) @ W2 + b2))
+    fails_with(check_feed_forward, lambda x, W1, b1, W2, b2: F.relu((x @ W1 + b1) @ W2 + b2),
+               "feed_forward failed on a hand-sized case")
 
 
 def test_feed_forward_checker_rejects_a_lost_batch_dimension():
-    with pytest.raises(AssertionError, match=r"random batch x of shape \(2, 3, 4\).*expected shape \(2, 3, 4\)"):
-        check_feed_forward(lambda x, W1, b1, W2, b2: feed_forward(x, W1, b1, W2, b2).reshape(-1, x.size(-1)))
+    fails_with(check_feed_forward, lambda x, W1, b1, W2, b2: feed_forward(x, W1, b1, W2, b2).reshape(-1, x.size(-1)),
+               r"random batch x of shape \(2, 3, 4\).*expected shape \(2, 3, 4\)")
 
 
 # ---------------------------------------------------------------- position_wise
@@ -93,21 +92,19 @@ def test_position_wise_checker_leaves_the_global_random_stream_alone():
 
 
 def test_position_wise_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="position_wise: not implemented yet"):
-        check_position_wise(_stub)
+    fails_with(check_position_wise, _stub, "position_wise: not implemented yet")
 
 
 def test_position_wise_checker_rejects_a_kernel_that_mixes_neighbours():
-    with pytest.raises(AssertionError, match=r"position_wise failed on running each position alone.*want zeros"):
-        check_position_wise(lambda d_model, d_ff: ConvFeedForward(d_model, d_ff, kernel_size=3))
+    fails_with(check_position_wise, lambda d_model, d_ff: ConvFeedForward(d_model, d_ff, kernel_size=3),
+               r"position_wise failed on running each position alone.*want zeros")
 
 
 def test_position_wise_checker_rejects_a_missing_activation():
-    with pytest.raises(AssertionError, match=r"position_wise failed on whether f\(x\) \+ f\(-x\) - 2 f\(0\).*"
-                                             r"expected True, got False"):
-        check_position_wise(TwoLinears)
+    fails_with(check_position_wise, TwoLinears, r"position_wise failed on whether f\(x\) \+ f\(-x\) - 2 f\(0\).*"
+                                                r"expected True, got False")
 
 
 def test_position_wise_checker_wants_a_module():
-    with pytest.raises(AssertionError, match="expected fn\\(d_model, d_ff\\) to return an nn.Module, got function"):
-        check_position_wise(lambda d_model, d_ff: feed_forward)
+    fails_with(check_position_wise, lambda d_model, d_ff: feed_forward,
+               "expected fn\\(d_model, d_ff\\) to return an nn.Module, got function")

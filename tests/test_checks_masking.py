@@ -1,7 +1,7 @@
 """Notebook 04's checkers: pass the reference, say "not implemented yet" on a stub, reject the notebook's bugs."""
 
-import pytest
 import torch
+from checking import fails_with
 from torch import nn
 
 from course_lib import causal_mask, padding_mask
@@ -24,28 +24,27 @@ def test_causal_mask_checker_passes_the_references(capsys):
 
 
 def test_causal_mask_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="causal_mask: not implemented yet"):
-        check_causal_mask(_stub)
+    fails_with(check_causal_mask, _stub, "causal_mask: not implemented yet")
 
 
 def test_causal_mask_checker_rejects_the_inverted_polarity():
     def causal_mask_inverted(size):  # the notebook's bug: True = blocked, torch's convention
         return torch.ones(size, size, dtype=torch.bool).triu(diagonal=1)
 
-    with pytest.raises(AssertionError, match=r"causal_mask failed on size=3 .*expected .*\[True, False, False, "
-                                             r"True, True, False.*got .*\[False, True, True, False"):
-        check_causal_mask(causal_mask_inverted)
+    fails_with(check_causal_mask, causal_mask_inverted,
+               r"causal_mask failed on size=3 .*expected .*\[True, False, False, "
+               r"True, True, False.*got .*\[False, True, True, False")
 
 
 def test_causal_mask_checker_rejects_torchs_float_mask_unconverted():
-    with pytest.raises(AssertionError, match=r"causal_mask failed on size=3: expected a bool mask \(True = may "
-                                             r"attend\), got dtype torch.float32: \[0.0, -inf"):
-        check_causal_mask(nn.Transformer.generate_square_subsequent_mask)
+    fails_with(check_causal_mask, nn.Transformer.generate_square_subsequent_mask,
+               r"causal_mask failed on size=3 .*: expected a bool mask \(True = may "
+               r"attend\), got dtype torch.float32: \[0.0, -inf")
 
 
 def test_causal_mask_checker_rejects_a_mask_without_the_diagonal():
-    with pytest.raises(AssertionError, match="causal_mask failed on size=3"):
-        check_causal_mask(lambda size: torch.ones(size, size, dtype=torch.bool).tril(diagonal=-1))
+    fails_with(check_causal_mask, lambda size: torch.ones(size, size, dtype=torch.bool).tril(diagonal=-1),
+               "causal_mask failed on size=3")
 
 
 # ---------------------------------------------------------------- padding_mask
@@ -56,29 +55,28 @@ def test_padding_mask_checker_passes_the_reference(capsys):
 
 
 def test_padding_mask_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="padding_mask: not implemented yet"):
-        check_padding_mask(_stub)
+    fails_with(check_padding_mask, _stub, "padding_mask: not implemented yet")
 
 
 def test_padding_mask_checker_rejects_the_inverted_polarity():
-    with pytest.raises(AssertionError, match=r"padding_mask failed on tokens \[\[5, 6, 7, 0\].*expected .*"
-                                             r"\[True, True, True, False, True, True, False, False\]"):
-        check_padding_mask(lambda tokens, pad_id: (tokens == pad_id)[:, None, None, :])
+    fails_with(check_padding_mask, lambda tokens, pad_id: (tokens == pad_id)[:, None, None, :],
+               r"padding_mask failed on tokens \[\[5, 6, 7, 0\].*expected .*"
+               r"\[True, True, True, False, True, True, False, False\]")
 
 
 def test_padding_mask_checker_rejects_a_mask_that_does_not_broadcast_over_queries():
-    with pytest.raises(AssertionError, match=r"expected shape \(2, 1, 1, 4\), got shape \(2, 4\)"):
-        check_padding_mask(lambda tokens, pad_id: tokens != pad_id)
+    fails_with(check_padding_mask, lambda tokens, pad_id: tokens != pad_id,
+               r"expected shape \(2, 1, 1, 4\), got shape \(2, 4\)")
 
 
 def test_padding_mask_checker_rejects_a_hard_coded_pad_id():
-    with pytest.raises(AssertionError, match="padding_mask failed on tokens .* with pad_id=9"):
-        check_padding_mask(lambda tokens, pad_id: (tokens != 0)[:, None, None, :])
+    fails_with(check_padding_mask, lambda tokens, pad_id: (tokens != 0)[:, None, None, :],
+               "padding_mask failed on tokens .* with pad_id=9")
 
 
 def test_padding_mask_checker_rejects_an_int_mask():
-    with pytest.raises(AssertionError, match="expected a bool mask .*got dtype torch.int64"):
-        check_padding_mask(lambda tokens, pad_id: (tokens != pad_id).long()[:, None, None, :])
+    fails_with(check_padding_mask, lambda tokens, pad_id: (tokens != pad_id).long()[:, None, None, :],
+               "expected a bool mask .*got dtype torch.int64")
 
 
 # ---------------------------------------------------------------- masked_softmax
@@ -100,33 +98,31 @@ def test_masked_softmax_checker_passes_the_references(capsys):
 
 
 def test_masked_softmax_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="masked_softmax: not implemented yet"):
-        check_masked_softmax(_stub)
+    fails_with(check_masked_softmax, _stub, "masked_softmax: not implemented yet")
 
 
 def test_masked_softmax_checker_rejects_the_nan_of_a_fully_masked_row():
     def masked_softmax_naive(scores, mask):  # the notebook's bug
         return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
-    with pytest.raises(AssertionError, match=r"masked_softmax failed on .*the second query may attend nothing.*"
-                                             r"got NaN: .*\[0.2689, 0.7311, 0.0, nan, nan, nan\]"):
-        check_masked_softmax(masked_softmax_naive)
+    fails_with(check_masked_softmax, masked_softmax_naive,
+               r"masked_softmax failed on .*the second query may attend nothing.*"
+               r"got NaN: .*\[0.2689, 0.7311, 0.0, nan, nan, nan\]")
 
 
 def test_masked_softmax_checker_rejects_the_big_negative_fill():
     def masked_softmax_big_negative(scores, mask):  # the notebook's (and the study notes') -1e9
         return torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1)
 
-    with pytest.raises(AssertionError, match=r"the second query may attend nothing.*got .*"
-                                             r"\[0.2689, 0.7311, 0.0, 0.3333, 0.3333, 0.3333\]"):
-        check_masked_softmax(masked_softmax_big_negative)
+    fails_with(check_masked_softmax, masked_softmax_big_negative, r"the second query may attend nothing.*got .*"
+                                                                  r"\[0.2689, 0.7311, 0.0, 0.3333, 0.3333, 0.3333\]")
 
 
 def test_masked_softmax_checker_rejects_the_inverted_polarity():
-    with pytest.raises(AssertionError, match=r"masked_softmax failed on scores .* with the mask \[\[T, F, F\]"):
-        check_masked_softmax(lambda scores, mask: masked_softmax(scores, ~mask))
+    fails_with(check_masked_softmax, lambda scores, mask: masked_softmax(scores, ~mask),
+               r"masked_softmax failed on scores .* with the mask \[\[T, F, F\]")
 
 
 def test_masked_softmax_checker_rejects_zeroing_after_softmax_without_renormalising():
-    with pytest.raises(AssertionError, match=r"masked_softmax failed on scores .* with the mask \[\[T, F, F\]"):
-        check_masked_softmax(lambda scores, mask: torch.softmax(scores, dim=-1) * mask)
+    fails_with(check_masked_softmax, lambda scores, mask: torch.softmax(scores, dim=-1) * mask,
+               r"masked_softmax failed on scores .* with the mask \[\[T, F, F\]")

@@ -2,8 +2,8 @@
 
 import math
 
-import pytest
 import torch
+from checking import fails_with
 
 from course_lib import expand_kv_heads, rotate_half
 from course_lib.checks import check_absorbed_scores, check_expand_kv_heads, check_rotate_half
@@ -21,8 +21,7 @@ def test_rotate_half_checker_passes_the_reference(capsys):
 
 
 def test_rotate_half_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="rotate_half: not implemented yet"):
-        check_rotate_half(_stub)
+    fails_with(check_rotate_half, _stub, "rotate_half: not implemented yet")
 
 
 def test_rotate_half_checker_rejects_the_turn_the_wrong_way():
@@ -30,16 +29,15 @@ def test_rotate_half_checker_rejects_the_turn_the_wrong_way():
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat([x2, -x1], dim=-1)
 
-    with pytest.raises(AssertionError, match=r"failed on x = \[1, 2, 3, 4\]: expected .*\[-3.0, -4.0, 1.0, 2.0\]"):
-        check_rotate_half(rotate_half_backwards)
+    fails_with(check_rotate_half, rotate_half_backwards,
+               r"failed on x = \[1, 2, 3, 4\]: expected .*\[-3.0, -4.0, 1.0, 2.0\]")
 
 
 def test_rotate_half_checker_rejects_the_interleaved_layout():
     def rotate_neighbours(x):  # pairs (2i, 2i+1): DeepSeek's layout, not the rotate-half one the course uses
         return torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).flatten(-2)
 
-    with pytest.raises(AssertionError, match=r"rotate_half failed on x = \[1, 2, 3, 4\]"):
-        check_rotate_half(rotate_neighbours)
+    fails_with(check_rotate_half, rotate_neighbours, r"rotate_half failed on x = \[1, 2, 3, 4\]")
 
 
 # ---------------------------------------------------------------- expand_kv_heads
@@ -50,22 +48,20 @@ def test_expand_checker_passes_the_reference(capsys):
 
 
 def test_expand_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="expand_kv_heads: not implemented yet"):
-        check_expand_kv_heads(_stub)
+    fails_with(check_expand_kv_heads, _stub, "expand_kv_heads: not implemented yet")
 
 
 def test_expand_checker_rejects_tiling_instead_of_repeating():
     def expand_by_tiling(kv, num_heads):  # repeat tiles the groups: head h reads group h % G, not h // (H / G)
         return kv.repeat(1, num_heads // kv.size(1), 1, 1)
 
-    with pytest.raises(AssertionError, match=r"want heads 0, 0, 1, 1\): expected .*\[0.0, 0.0, 1.0, 1.0\], "
-                                             r"got .*\[0.0, 1.0, 0.0, 1.0\]"):
-        check_expand_kv_heads(expand_by_tiling)
+    fails_with(check_expand_kv_heads, expand_by_tiling, r"want heads 0, 0, 1, 1\): expected .*\[0.0, 0.0, 1.0, 1.0\], "
+                                                        r"got .*\[0.0, 1.0, 0.0, 1.0\]")
 
 
 def test_expand_checker_rejects_a_wrong_shape():
-    with pytest.raises(AssertionError, match=r"expected shape \(1, 4, 1, 1\), got shape \(1, 2, 1, 1\)"):
-        check_expand_kv_heads(lambda kv, num_heads: kv)
+    fails_with(check_expand_kv_heads, lambda kv, num_heads: kv,
+               r"expected shape \(1, 4, 1, 1\), got shape \(1, 2, 1, 1\)")
 
 
 # ---------------------------------------------------------------- absorbed_scores
@@ -85,8 +81,7 @@ def test_absorbed_checker_passes_the_reference(capsys):
 
 
 def test_absorbed_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="absorbed_scores: not implemented yet"):
-        check_absorbed_scores(_stub)
+    fails_with(check_absorbed_scores, _stub, "absorbed_scores: not implemented yet")
 
 
 def test_absorbed_checker_rejects_the_latent_width_scale():
@@ -94,8 +89,8 @@ def test_absorbed_checker_rejects_the_latent_width_scale():
         raw = absorbed_scores(q_nope, q_rope, w_uk, c_kv, k_rope) * math.sqrt(q_nope.size(-1) + q_rope.size(-1))
         return raw / math.sqrt(c_kv.size(-1) + k_rope.size(-1))
 
-    with pytest.raises(AssertionError, match=r"absorbed_scores failed on 1 head, d_h=2.*max difference"):
-        check_absorbed_scores(scaled_by_latent_width)
+    fails_with(check_absorbed_scores, scaled_by_latent_width,
+               r"absorbed_scores failed on 1 head, d_h=2.*max difference")
 
 
 def test_absorbed_checker_rejects_a_wrongly_reshaped_up_projection():
@@ -106,13 +101,11 @@ def test_absorbed_checker_rejects_a_wrongly_reshaped_up_projection():
         raw = raw + q_rope @ k_rope[:, None].transpose(-2, -1)
         return raw / math.sqrt(nope + q_rope.size(-1))
 
-    with pytest.raises(AssertionError, match=r"absorbed_scores failed on"):
-        check_absorbed_scores(wrong_view)
+    fails_with(check_absorbed_scores, wrong_view, r"absorbed_scores failed on")
 
 
 def test_absorbed_checker_rejects_a_missing_rotary_term():
     def no_rope(q_nope, q_rope, w_uk, c_kv, k_rope):
         return absorbed_scores(q_nope, q_rope * 0, w_uk, c_kv, k_rope)
 
-    with pytest.raises(AssertionError, match=r"absorbed_scores failed on 1 head"):
-        check_absorbed_scores(no_rope)
+    fails_with(check_absorbed_scores, no_rope, r"absorbed_scores failed on 1 head")

@@ -2,8 +2,8 @@
 
 import math
 
-import pytest
 import torch
+from checking import fails_with
 
 from course_lib.checks import check_merge_heads, check_multi_head_attention, check_split_heads
 from course_lib.multi_head_attention import merge_heads, split_heads
@@ -41,30 +41,26 @@ def test_split_heads_checker_passes_the_reference(capsys):
 
 
 def test_split_heads_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="split_heads: not implemented yet"):
-        check_split_heads(_stub)
+    fails_with(check_split_heads, _stub, "split_heads: not implemented yet")
 
 
 def test_split_heads_checker_rejects_a_view_without_transpose():
-    with pytest.raises(AssertionError, match=r"split_heads failed on x = arange\(24\)\.view\(1, 3, 8\), num_heads=2 "
-                                             r".*expected .*\[0\.0, 1\.0, 2\.0, 3\.0, 8\.0, 9\.0.*got .*"
-                                             r"\[0\.0, 1\.0, 2\.0, 3\.0, 4\.0, 5\.0"):
-        check_split_heads(split_heads_view_only)
+    fails_with(check_split_heads, split_heads_view_only,
+               r"split_heads failed on x = arange\(24\)\.view\(1, 3, 8\), num_heads=2 "
+               r".*expected .*\[0\.0, 1\.0, 2\.0, 3\.0, 8\.0, 9\.0.*got .*\[0\.0, 1\.0, 2\.0, 3\.0, 4\.0, 5\.0")
 
 
 def test_merge_heads_checker(capsys):
     check_merge_heads(merge_heads)
     assert "✔ merge_heads: all 3 checks passed" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="merge_heads: not implemented yet"):
-        check_merge_heads(_stub)
-    with pytest.raises(AssertionError, match=r"merge_heads failed on x = arange\(24\)\.view\(1, 2, 3, 4\)"):
-        check_merge_heads(merge_heads_view_only)
+    fails_with(check_merge_heads, _stub, "merge_heads: not implemented yet")
+    fails_with(check_merge_heads, merge_heads_view_only, r"merge_heads failed on x = arange\(24\)\.view\(1, 2, 3, 4\)")
 
 
 def test_merge_heads_checker_reports_a_crash_on_the_input_that_caused_it():
-    with pytest.raises(AssertionError, match=r"merge_heads failed on x = arange\(24\)\.view\(1, 2, 3, 4\) .*: "
-                                             r"it raised RuntimeError: view size is not compatible"):
-        check_merge_heads(merge_heads_with_view)
+    fails_with(check_merge_heads, merge_heads_with_view,
+               r"merge_heads failed on x = arange\(24\)\.view\(1, 2, 3, 4\) .*: it raised RuntimeError: view size "
+               r"is not compatible")
 
 
 def test_multi_head_attention_checker_passes_the_reference(capsys):
@@ -73,25 +69,22 @@ def test_multi_head_attention_checker_passes_the_reference(capsys):
 
 
 def test_multi_head_attention_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="multi_head_attention: not implemented yet"):
-        check_multi_head_attention(_stub)
+    fails_with(check_multi_head_attention, _stub, "multi_head_attention: not implemented yet")
 
 
 def test_multi_head_attention_checker_rejects_the_scale_by_d_model():
     def over_sqrt_d_model(x, w_q, w_k, w_v, w_o, num_heads):  # the notebook's bug
         return _multi_head(x, w_q, w_k, w_v, w_o, num_heads, scale_width=lambda x: x.size(-1))
 
-    with pytest.raises(AssertionError, match=r"multi_head_attention failed on x \(1, 4, 8\), 2 heads of d_k = 4: "
-                                             r"expected .* \(max difference"):
-        check_multi_head_attention(over_sqrt_d_model)
+    fails_with(check_multi_head_attention, over_sqrt_d_model,
+               r"multi_head_attention failed on x \(1, 4, 8\), 2 heads of d_k = 4: expected .* \(max difference")
 
 
 def test_multi_head_attention_checker_rejects_the_view_without_transpose():
     def view_only(x, w_q, w_k, w_v, w_o, num_heads):
         return _multi_head(x, w_q, w_k, w_v, w_o, num_heads, split=split_heads_view_only)
 
-    with pytest.raises(AssertionError, match=r"multi_head_attention failed on x \(1, 4, 8\), 2 heads"):
-        check_multi_head_attention(view_only)
+    fails_with(check_multi_head_attention, view_only, r"multi_head_attention failed on x \(1, 4, 8\), 2 heads")
 
 
 def test_one_head_is_single_head_attention():

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from checking import fails_with
 
 from course_lib import sinusoidal_positional_encoding
 from course_lib.checks import check_positional_encoding, check_shift_matrix
@@ -47,8 +48,7 @@ def test_positional_encoding_checker_passes_the_fixed_loop(capsys):
 
 
 def test_positional_encoding_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="positional_encoding: not implemented yet"):
-        check_positional_encoding(_stub)
+    fails_with(check_positional_encoding, _stub, "positional_encoding: not implemented yet")
 
 
 def test_the_notes_xor_line_does_not_even_run():
@@ -60,32 +60,32 @@ def test_positional_encoding_checker_rejects_xor_made_to_run():
     def xor_with_int(max_len, d_model):  # the notebook's bug: int() silences the TypeError, ^ is still XOR
         return _loop_table(max_len, d_model, lambda dim, d: 10000 ^ int(dim // 2 * 2 / d))
 
-    with pytest.raises(AssertionError, match=r"positional_encoding failed on max_len=3, d_model=4 .*expected .*"
-                                             r"\[0.0, 1.0, 0.0, 1.0, 0.8415, 0.5403, 0.01, 1.0\].*got .*"
-                                             r"\[0.0, 1.0, 0.0, 1.0, 0.0001, 1.0, 0.0001, 1.0\]"):
-        check_positional_encoding(xor_with_int)
+    fails_with(check_positional_encoding, xor_with_int,
+               r"positional_encoding failed on max_len=3, d_model=4 .*expected .*"
+               r"\[0.0, 1.0, 0.0, 1.0, 0.8415, 0.5403, 0.01, 1.0\].*got .*"
+               r"\[0.0, 1.0, 0.0, 1.0, 0.0001, 1.0, 0.0001, 1.0\]")
 
 
 def test_positional_encoding_checker_rejects_the_notes_per_dimension_exponent():
     def own_exponent(max_len, d_model):  # the notes' worked example: cos(pos / 10000^(1/4)) in dimension 1
         return _loop_table(max_len, d_model, lambda dim, d: 10000 ** (dim / d))
 
-    with pytest.raises(AssertionError, match=r"failed on max_len=3, d_model=4 .*got .*\[0.0, 1.0, 0.0, 1.0, "
-                                             r"0.8415, 0.995, 0.01, 1.0\]"):
-        check_positional_encoding(own_exponent)
+    fails_with(check_positional_encoding, own_exponent, r"failed on max_len=3, d_model=4 .*got .*\[0.0, 1.0, 0.0, 1.0, "
+                                                        r"0.8415, 0.995, 0.01, 1.0\]")
 
 
 def test_positional_encoding_checker_rejects_sin_and_cos_swapped():
     def swapped(max_len, d_model):
         return sinusoidal_positional_encoding(max_len, d_model)[:, [1, 0] * (d_model // 2)]
 
-    with pytest.raises(AssertionError, match="positional_encoding failed on max_len=3, d_model=4"):
-        check_positional_encoding(swapped)
+    fails_with(check_positional_encoding, swapped, "positional_encoding failed on max_len=3, d_model=4")
 
 
 def test_positional_encoding_checker_rejects_the_wrong_shape():
-    with pytest.raises(AssertionError, match=r"expected shape \(3, 4\), got shape \(1, 3, 4\)"):
-        check_positional_encoding(lambda max_len, d_model: sinusoidal_positional_encoding(max_len, d_model)[None])
+    def batched(max_len, d_model):
+        return sinusoidal_positional_encoding(max_len, d_model)[None]
+
+    fails_with(check_positional_encoding, batched, r"expected shape \(3, 4\), got shape \(1, 3, 4\)")
 
 
 # ---------------------------------------------------------------- shift_matrix
@@ -101,24 +101,22 @@ def test_shift_matrix_checker_passes_the_reference(capsys):
 
 
 def test_shift_matrix_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="shift_matrix: not implemented yet"):
-        check_shift_matrix(_stub)
+    fails_with(check_shift_matrix, _stub, "shift_matrix: not implemented yet")
 
 
 def test_shift_matrix_checker_rejects_the_transposed_blocks():
-    with pytest.raises(AssertionError, match=r"shift_matrix failed on k=1, d_model=4: expected .*\[0.5403, 0.8415, "
-                                             r"0.0, 0.0, -0.8415, .*got .*\[0.5403, -0.8415,"):
-        check_shift_matrix(lambda k, d_model: reference_shift(k, d_model).T)
+    fails_with(check_shift_matrix, lambda k, d_model: reference_shift(k, d_model).T,
+               r"shift_matrix failed on k=1, d_model=4: expected .*\[0.5403, 0.8415, 0.0, 0.0, -0.8415, .*got .*"
+               r"\[0.5403, -0.8415,")
 
 
 def test_shift_matrix_checker_rejects_one_angle_for_every_pair():
     def same_angle(k, d_model):  # every pair turned by k radians, as if all had the first pair's frequency
         return torch.block_diag(*[reference_shift(k, 2)] * (d_model // 2))
 
-    with pytest.raises(AssertionError, match="shift_matrix failed on k=1, d_model=4"):
-        check_shift_matrix(same_angle)
+    fails_with(check_shift_matrix, same_angle, "shift_matrix failed on k=1, d_model=4")
 
 
 def test_shift_matrix_checker_explains_a_wrong_shape():
-    with pytest.raises(AssertionError, match=r"failed on k=1, d_model=4: expected shape \(4, 4\), got shape \(2, 2\)"):
-        check_shift_matrix(lambda k, d_model: reference_shift(k, 2))
+    fails_with(check_shift_matrix, lambda k, d_model: reference_shift(k, 2),
+               r"failed on k=1, d_model=4: expected shape \(4, 4\), got shape \(2, 2\)")

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from checking import fails_with
 
 from course_lib import causal_mask, padding_mask, sequence_accuracy, teacher_forcing_pair
 from course_lib.checks import check_sequence_accuracy, check_teacher_forcing_pair, check_transformer_masks
@@ -20,22 +21,21 @@ def test_teacher_forcing_pair_checker_passes_the_reference(capsys):
 
 
 def test_teacher_forcing_pair_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="teacher_forcing_pair: not implemented yet"):
-        check_teacher_forcing_pair(_stub)
+    fails_with(check_teacher_forcing_pair, _stub, "teacher_forcing_pair: not implemented yet")
 
 
 def test_teacher_forcing_pair_checker_rejects_the_unshifted_labels():
     def pair_without_shift(tgt):  # the notebook's bug: the labels are the decoder input itself
         return tgt[:, :-1], tgt[:, :-1]
 
-    with pytest.raises(AssertionError, match=r"teacher_forcing_pair failed on tgt = \[<bos> 3 1 4 <eos>\]: item 1: "
-                                             r"expected .*\[7, 5, 8, 2\], got .*\[1, 7, 5, 8\]"):
-        check_teacher_forcing_pair(pair_without_shift)
+    fails_with(check_teacher_forcing_pair, pair_without_shift,
+               r"teacher_forcing_pair failed on tgt = \[<bos> 3 1 4 <eos>\]: the labels: expected .*\[7, 5, 8, 2\], "
+               r"got .*\[1, 7, 5, 8\]")
 
 
 def test_teacher_forcing_pair_checker_rejects_a_full_length_input():
-    with pytest.raises(AssertionError, match=r"item 0: expected shape \(1, 4\), got shape \(1, 5\)"):
-        check_teacher_forcing_pair(lambda tgt: (tgt, tgt[:, 1:]))
+    fails_with(check_teacher_forcing_pair, lambda tgt: (tgt, tgt[:, 1:]),
+               r"the decoder input: expected shape \(1, 4\), got shape \(1, 5\)")
 
 
 # ---------------------------------------------------------------- transformer_masks
@@ -50,8 +50,7 @@ def test_transformer_masks_checker_passes_the_reference(capsys):
 
 
 def test_transformer_masks_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="transformer_masks: not implemented yet"):
-        check_transformer_masks(_stub)
+    fails_with(check_transformer_masks, _stub, "transformer_masks: not implemented yet")
 
 
 def test_transformer_masks_checker_rejects_a_hard_coded_cuda():
@@ -60,9 +59,8 @@ def test_transformer_masks_checker_rejects_a_hard_coded_cuda():
         return padding_mask(src, pad_id), padding_mask(tgt_in, pad_id) & causal
 
     # a CPU-only torch raises on .cuda(); a CUDA build puts the mask on the wrong device: both fail
-    with pytest.raises(AssertionError) as caught:
-        check_transformer_masks(masks_on_cuda)
-    assert str(caught.value) == WRONG_DEVICE and ".cuda()" in WRONG_DEVICE
+    line = fails_with(check_transformer_masks, masks_on_cuda, "devices and dtypes")
+    assert WRONG_DEVICE in line and ".cuda()" in WRONG_DEVICE and "Hint: create every tensor with device=" in line
 
 
 @pytest.mark.parametrize("error", [
@@ -74,34 +72,34 @@ def test_transformer_masks_checker_says_the_same_on_every_machine(error):
     def masks_on_cuda(src, tgt_in, pad_id):  # what `.cuda()` raises, machine by machine
         raise error
 
-    with pytest.raises(AssertionError) as caught:
-        check_transformer_masks(masks_on_cuda)
-    assert str(caught.value) == WRONG_DEVICE
+    assert WRONG_DEVICE in fails_with(check_transformer_masks, masks_on_cuda, "devices and dtypes")
 
 
 def test_transformer_masks_checker_passes_other_crashes_through_with_the_input():
     def crashes(src, tgt_in, pad_id):
         raise RuntimeError("shape mismatch")
 
-    with pytest.raises(AssertionError, match="transformer_masks failed on the masks' devices.*shape mismatch"):
-        check_transformer_masks(crashes)
+    fails_with(check_transformer_masks, crashes, "transformer_masks failed on the masks' devices.*shape mismatch")
 
 
 def test_transformer_masks_checker_rejects_a_missing_causal_mask():
-    with pytest.raises(AssertionError, match=r"transformer_masks failed on src = .*item 1: expected"):
-        check_transformer_masks(lambda src, tgt_in, pad_id: (padding_mask(src, pad_id), padding_mask(tgt_in, pad_id)
-                                                             .expand(-1, -1, tgt_in.size(1), -1)))
+    def without_causal(src, tgt_in, pad_id):
+        return padding_mask(src, pad_id), padding_mask(tgt_in, pad_id).expand(-1, -1, tgt_in.size(1), -1)
+
+    fails_with(check_transformer_masks, without_causal, r"transformer_masks failed on src = .*tgt_mask: expected")
 
 
 def test_transformer_masks_checker_rejects_a_hard_coded_pad_id():
-    with pytest.raises(AssertionError, match="with pad_id=9 .*item 0: expected"):
-        check_transformer_masks(lambda src, tgt_in, pad_id: transformer_masks(src, tgt_in, 0))
+    fails_with(check_transformer_masks, lambda src, tgt_in, pad_id: transformer_masks(src, tgt_in, 0),
+               "with pad_id=9 .*src_mask: expected")
 
 
 def test_transformer_masks_checker_rejects_float_masks():
-    with pytest.raises(AssertionError, match=r"devices and dtypes .*item 2: expected torch.bool, got torch.float32"):
-        check_transformer_masks(lambda src, tgt_in, pad_id: tuple(m.float() for m in transformer_masks(src, tgt_in,
-                                                                                                       pad_id)))
+    def float_masks(src, tgt_in, pad_id):
+        return tuple(m.float() for m in transformer_masks(src, tgt_in, pad_id))
+
+    fails_with(check_transformer_masks, float_masks,
+               r"devices and dtypes .*the third of the 4 returned values: expected torch.bool, got torch.float32")
 
 
 # ---------------------------------------------------------------- sequence_accuracy
@@ -112,13 +110,11 @@ def test_sequence_accuracy_checker_passes_the_reference(capsys):
 
 
 def test_sequence_accuracy_checker_on_the_stub():
-    with pytest.raises(AssertionError, match="sequence_accuracy: not implemented yet"):
-        check_sequence_accuracy(_stub)
+    fails_with(check_sequence_accuracy, _stub, "sequence_accuracy: not implemented yet")
 
 
 def test_sequence_accuracy_checker_rejects_token_accuracy():
     def token_accuracy(predicted, target):  # the notebook's trap: the share of matching tokens, not rows
         return (predicted == target).float().mean().item()
 
-    with pytest.raises(AssertionError, match=r"\(one wrong digit in row 0\): expected 0.75, got 0.958333"):
-        check_sequence_accuracy(token_accuracy)
+    fails_with(check_sequence_accuracy, token_accuracy, r"\(one wrong digit in row 0\): expected 0.75, got 0.958333")

@@ -1,7 +1,8 @@
 """Checkers for the notebooks' exercises: `check_<name>(fn)` tests a learner's function on several inputs.
 
-A checker prints one success line on a pass; on a failure it raises AssertionError naming the input,
-what was expected and what came back; on an unfinished stub it says "not implemented yet".
+A checker never raises, so Run All goes on past an unfinished exercise: it prints one line, `✔` on a pass, `✘` with
+the input, the expected and the actual value and a hint at the likely cause on a failure, or "not implemented yet" on
+a stub. `core.outcome(check, fn)` returns that line as a string.
 One topic per module (`checks.attention`, ...); every `check_*` function of every topic module is
 re-exported here, so a notebook calls `course_lib.checks.check_<name>(fn)`.
 """
@@ -9,9 +10,9 @@ re-exported here, so a notebook calls `course_lib.checks.check_<name>(fn)`.
 import importlib
 import pkgutil
 
-from .core import CheckCase, run_checks
+from .core import CheckCase, CheckFailed, Mistake, outcome, run_checks
 
-__all__ = ["CheckCase", "run_checks"]
+__all__ = ["CheckCase", "CheckFailed", "Mistake", "outcome", "run_checks"]
 
 
 def _export_topic_checkers() -> None:

@@ -35,7 +35,9 @@ def check_layer_norm(fn) -> None:
         _layer_norm_case("a constant token x = [[5, 5, 5, 5]] (variance 0: want the bias [0.1, 0.2, 0.3, 0.4])",
                          _t([5.0, 5.0, 5.0, 5.0]), 2 * ones, _t(0.1, 0.2, 0.3, 0.4), 1e-5),
     ]
-    run_checks("layer_norm", fn, cases, atol=1e-6)
+    run_checks("layer_norm", fn, cases, atol=1e-6,
+               hint=('mean and biased variance over the last dimension (unbiased=False), eps inside the square '
+                     'root, then * weight + bias'))
 
 
 def _residual_parts(d_model: int, seed: int):
@@ -72,4 +74,5 @@ def check_residual_block(fn) -> None:
                        seed=2),
     ]
     with torch.no_grad():
-        run_checks("residual_block", fn, cases)
+        run_checks("residual_block", fn, cases,
+                   hint='post-norm: norm(x + sublayer(x)); pre-norm: x + sublayer(norm(x))')

@@ -31,7 +31,8 @@ def check_softmax(fn) -> None:
         CheckCase("random x of shape (2, 3, 5): each row of the last dimension sums to 1", (batch,),
                   torch.softmax(batch, -1)),
     ]
-    run_checks("softmax", fn, cases, atol=1e-8)
+    run_checks("softmax", fn, cases, atol=1e-8,
+               hint="subtract each row's maximum before exp, then divide by the sum over the last dimension")
 
 
 def _weights_case(description: str, q: torch.Tensor, k: torch.Tensor) -> CheckCase:
@@ -48,7 +49,8 @@ def check_attention_weights(fn) -> None:
         _weights_case("cross-attention: q (1, 2, 16), k (1, 5, 16)", _random(1, 2, 16, seed=3),
                       _random(1, 5, 16, seed=4)),
     ]
-    run_checks("attention_weights", fn, cases)
+    run_checks("attention_weights", fn, cases,
+               hint='scores = q @ k.transpose(-2, -1) / sqrt(d_k), then a softmax over the keys (the last dimension)')
 
 
 def _attention_case(description: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> CheckCase:
@@ -68,4 +70,5 @@ def check_scaled_dot_product_attention(fn) -> None:
         _attention_case("cross-attention: q (1, 2, 16), k and v (1, 5, 16)", _random(1, 2, 16, seed=8),
                         _random(1, 5, 16, seed=9), _random(1, 5, 16, seed=10)),
     ]
-    run_checks("scaled_dot_product_attention", fn, cases)
+    run_checks("scaled_dot_product_attention", fn, cases, names=("the output", "the weights"),
+               hint='weights = softmax(q k^T / sqrt(d_k)) over the keys; return (weights @ v, weights)')

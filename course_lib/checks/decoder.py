@@ -8,7 +8,7 @@ from ..decoder import DecoderLayer
 from ..masking import causal_mask, padding_mask
 from ..tokens import PAD_ID
 from .core import CheckCase, run_checks
-from .encoder import failing_on_errors, padded_ids, randomise_norms
+from .encoder import padded_ids, randomise_norms
 
 
 def _cross_attention(y, memory, memory_mask, w_q, w_k, w_v):
@@ -45,7 +45,9 @@ def check_cross_attention(fn) -> None:
         _cross_case("as long as the source, y (2, 3, 6) and memory (2, 3, 6), d_k=3, d_v=5, source 1 padded after "
                     "1 token", 2, 3, [1, 3], 3, 6, 3, 5, seed=3),
     ]
-    run_checks("cross_attention", failing_on_errors("cross_attention", fn), cases, atol=1e-9)
+    run_checks("cross_attention", fn, cases, atol=1e-9, names=("the output", "the weights"),
+               hint=('queries from y @ w_q, keys and values from memory @ w_k and memory @ w_v; masked keys get '
+                     '-inf before the softmax'))
 
 
 def _layer_case(description: str, d_model: int, num_heads: int, tgt_lengths: list[int] | None, tgt_len: int,
@@ -77,4 +79,6 @@ def check_decoder_layer(fn) -> None:
             _layer_case("y (2, 2, 16), memory (2, 6, 16), 4 heads, causal tgt_mask, source 2 padded after 4 tokens",
                         16, 4, None, 2, [6, 4], 6, True, seed=4),
         ]
-        run_checks("decoder_layer", failing_on_errors("decoder_layer", fn), cases, atol=1e-9)
+        run_checks("decoder_layer", fn, cases, atol=1e-9,
+                   hint=('three sublayers, each x + sublayer then its norm: masked self-attention, cross-attention '
+                         'over the memory, the FFN'))

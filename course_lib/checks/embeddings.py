@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..tokens import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS
-from .core import CheckCase, run_checks
+from .core import CheckCase, CheckFailed, run_checks
 
 # the small vocabulary the encode cases use: the special tokens, then six words
 VOCAB = {token: i for i, token in enumerate(SPECIAL_TOKENS)} | {
@@ -27,7 +27,9 @@ def check_encode(fn) -> None:
                   _ids(4, 5, 3)),
         CheckCase("'apples like apples' (a repeated word keeps its id)", ("apples like apples", VOCAB), _ids(6, 5, 6)),
     ]
-    run_checks("encode", fn, cases)
+    run_checks("encode", fn, cases,
+               hint=('split on spaces, look each word up with vocab.get(word, UNK_ID) and return torch.tensor(ids,'
+                     ' dtype=torch.long)'))
 
 
 def _scaled_case(description: str, ids: torch.Tensor, table: torch.Tensor) -> CheckCase:
@@ -45,16 +47,17 @@ def check_scaled_embedding(fn) -> None:
                      torch.tensor([[4, 5, 1], [2, 0, 0]]), counting),
         _scaled_case("ids [7, 3, 3, 9] in a random 10 x 9 table (want x sqrt(9) = x3)", _ids(7, 3, 3, 9), wide),
     ]
-    run_checks("scaled_embedding", fn, cases)
+    run_checks("scaled_embedding", fn, cases,
+               hint='look the rows up with table[ids], then multiply by math.sqrt(d_model), d_model = table.size(-1)')
 
 
 def _table_of(layer, vocab_size: int, d_model: int) -> torch.Tensor:
-    """The layer's one (vocab_size, d_model) parameter, or an AssertionError saying what was found instead."""
+    """The layer's one (vocab_size, d_model) parameter, or a CheckFailed saying what was found instead."""
     if not isinstance(layer, nn.Module):
-        raise AssertionError(f"make_embedding: expected an nn.Module, got {type(layer).__name__}")
+        raise CheckFailed(f"expected an nn.Module, got {type(layer).__name__}")
     tables = [p for p in layer.parameters() if tuple(p.shape) == (vocab_size, d_model)]
     if len(tables) != 1:
-        raise AssertionError(f"make_embedding: expected one ({vocab_size}, {d_model}) table parameter in the layer, "
+        raise CheckFailed(f"expected one ({vocab_size}, {d_model}) table parameter in the layer, "
                              f"found {len(tables)}")
     return tables[0]
 
@@ -87,4 +90,6 @@ def check_make_embedding(fn) -> None:
     ]
     with torch.random.fork_rng(devices=[]):  # the layers draw random tables: leave the caller's random stream alone
         torch.manual_seed(0)
-        run_checks("make_embedding", probe, cases)
+        run_checks("make_embedding", probe, cases,
+                   hint=('wrap nn.Embedding(vocab_size, d_model, padding_idx=PAD_ID) in a module whose forward '
+                         'multiplies by sqrt(d_model)'))

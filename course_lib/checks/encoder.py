@@ -1,33 +1,12 @@
 """Checkers for notebook 08: one encoder layer's forward pass, and a stack of N independent encoder layers."""
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from ..encoder import Encoder, EncoderLayer
 from ..masking import padding_mask
 from ..tokens import PAD_ID
-from .core import CheckCase, run_checks
-
-
-def _describe(value) -> str:
-    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else type(value).__name__
-
-
-def failing_on_errors(name: str, fn: Callable) -> Callable:
-    """`fn`, except that an error other than NotImplementedError becomes an AssertionError naming the inputs."""
-
-    def guarded(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (NotImplementedError, AssertionError):
-            raise
-        except Exception as err:  # a crash is a failed check: say on which inputs
-            inputs = ", ".join(_describe(arg) for arg in args)
-            raise AssertionError(f"{name} raised {type(err).__name__} on inputs {inputs}: {err}") from err
-
-    return guarded
+from .core import CheckCase, CheckFailed, run_checks
 
 
 @torch.no_grad()
@@ -67,7 +46,8 @@ def check_encoder_layer(fn) -> None:
             _layer_case("sentences of 2 and 5 tokens padded to 5: x (2, 5, 16), 4 heads, mask (2, 1, 1, 5)",
                         16, 4, [2, 5], 5, seed=3),
         ]
-        run_checks("encoder_layer", failing_on_errors("encoder_layer", fn), cases, atol=1e-9)
+        run_checks("encoder_layer", fn, cases, atol=1e-9,
+                   hint='h = layer.norm1(x + layer.self_attn(x, x, x, mask)), then layer.norm2(h + layer.ffn(h))')
 
 
 def _stack_probe(fn, seed: int):
@@ -77,7 +57,7 @@ def _stack_probe(fn, seed: int):
         stack = fn(num_layers, d_model, num_heads, d_ff)
         layers = getattr(stack, "layers", None)
         if not isinstance(stack, nn.Module) or layers is None:
-            raise AssertionError(f"encoder_stack: expected an nn.Module with a `layers` attribute, got {stack!r}")
+            raise CheckFailed(f"expected an nn.Module with a `layers` attribute, got {stack!r}")
         if what == "count":
             return len(layers)
         if what == "distinct":
@@ -123,4 +103,5 @@ def check_encoder_stack(fn) -> None:
                       "padded (want zeros: the layers run in order, no final norm)", ("output", 3, 8, 2, 16),
                       torch.zeros(2, 4, 8)),
         ]
-        run_checks("encoder_stack", failing_on_errors("encoder_stack", _stack_probe(fn, seed=4)), cases)
+        run_checks("encoder_stack", _stack_probe(fn, seed=4), cases,
+                   hint='nn.ModuleList of num_layers separate EncoderLayer objects, applied in order in forward')

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import CheckCase, run_checks
+from .core import CheckCase, CheckFailed, run_checks
 
 
 def _reference(x, W1, b1, W2, b2) -> torch.Tensor:
@@ -41,7 +41,8 @@ def check_feed_forward(fn) -> None:
         _random_case("a random sentence x of shape (5, 8) with d_ff=32", (5, 8), 32, seed=2),
         _random_case("a single token x of shape (1, 1, 6) with d_ff=24", (1, 1, 6), 24, seed=3),
     ]
-    run_checks("feed_forward", fn, cases, atol=1e-6)
+    run_checks("feed_forward", fn, cases, atol=1e-6,
+               hint='FFN(x) = max(0, x W1 + b1) W2 + b2: both biases, the ReLU between the two products')
 
 
 def check_position_wise(fn) -> None:
@@ -58,7 +59,7 @@ def check_position_wise(fn) -> None:
     def probe(what: str):
         module = fn(d_model, d_ff)
         if not isinstance(module, nn.Module):
-            raise AssertionError(f"position_wise: expected fn(d_model, d_ff) to return an nn.Module, "
+            raise CheckFailed(f"expected fn(d_model, d_ff) to return an nn.Module, "
                                  f"got {type(module).__name__}")
         if what == "parameters":
             return sum(p.numel() for p in module.parameters())
@@ -93,4 +94,5 @@ def check_position_wise(fn) -> None:
     ]
     with torch.random.fork_rng(devices=[]):  # the modules draw random weights: leave the caller's stream alone
         torch.manual_seed(0)
-        run_checks("position_wise", probe, cases)
+        run_checks("position_wise", probe, cases,
+                   hint='two nn.Linear layers with an activation between them, applied to the last dimension only')

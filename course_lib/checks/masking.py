@@ -2,17 +2,18 @@
 
 import torch
 
-from .core import CheckCase, run_checks
+from .core import CheckCase, CheckFailed, run_checks
 
 
-def _bool_mask(name: str, fn, description: str):
+def _bool_mask(fn):
     """Wrap fn so that a mask of any dtype but bool fails with a clear message (True = may attend)."""
 
     def probe(*args):
         got = fn(*args)
         if isinstance(got, torch.Tensor) and got.dtype != torch.bool:
-            raise AssertionError(f"{name} failed on {description(*args)}: expected a bool mask (True = may attend), "
-                                 f"got dtype {got.dtype}: {got.flatten()[:8].tolist()}")
+            raise CheckFailed(f"expected a bool mask (True = may attend), got dtype {got.dtype}: "
+                              f"{got.flatten()[:8].tolist()}", hint="compare with == or != (or build with "
+                              "dtype=torch.bool): a comparison gives a bool tensor")
         return got
 
     return probe
@@ -26,7 +27,8 @@ def check_causal_mask(fn) -> None:
         CheckCase("size=1 (a query always sees itself: want [[True]])", (1,), torch.ones(1, 1, dtype=torch.bool)),
         CheckCase("size=5", (5,), torch.ones(5, 5, dtype=torch.bool).tril()),
     ]
-    run_checks("causal_mask", _bool_mask("causal_mask", fn, lambda size: f"size={size}"), cases)
+    run_checks("causal_mask", _bool_mask(fn), cases,
+               hint='query i may attend keys 0..i: torch.ones(size, size, dtype=torch.bool).tril()')
 
 
 def check_padding_mask(fn) -> None:
@@ -41,8 +43,8 @@ def check_padding_mask(fn) -> None:
         CheckCase("tokens [[4, 0, 9, 9], [9, 9, 9, 9]] with pad_id=9 (use the pad_id argument)", (other_pad, 9),
                   (other_pad != 9)[:, None, None, :]),
     ]
-    probe = _bool_mask("padding_mask", fn, lambda tokens, pad_id: f"tokens {tokens.tolist()} with pad_id={pad_id}")
-    run_checks("padding_mask", probe, cases)
+    run_checks("padding_mask", _bool_mask(fn), cases,
+               hint='True where tokens != pad_id, reshaped to (B, 1, 1, L) so it broadcasts over heads and queries')
 
 
 def _reference_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -71,4 +73,6 @@ def check_masked_softmax(fn) -> None:
                   "sentence 2 is all padding", (batch_scores, batch_mask),
                   _reference_softmax(batch_scores, batch_mask)),
     ]
-    run_checks("masked_softmax", fn, cases, atol=1e-6)
+    run_checks("masked_softmax", fn, cases, atol=1e-6,
+               hint=('fill the masked scores with -inf, take the softmax, then set the masked weights to 0 (a '
+                     'fully masked row stays 0, not NaN)'))

@@ -25,7 +25,8 @@ def check_rotate_half(fn) -> None:
         CheckCase("one pair x = [a, b] = [0.5, 2]", (torch.tensor([0.5, 2.0]),), torch.tensor([-2.0, 0.5])),
         CheckCase("a random (2, 3, 8) tensor", (wide,), _rotate_half_reference(wide)),
     ]
-    run_checks("rotate_half", fn, cases)
+    run_checks("rotate_half", fn, cases,
+               hint='split the last dimension into halves x1, x2 and return torch.cat([-x2, x1], dim=-1)')
 
 
 def _expand_reference(kv: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -43,7 +44,8 @@ def check_expand_kv_heads(fn) -> None:
         CheckCase("MQA: one key/value head for 3 query heads", (single, 3), _expand_reference(single, 3)),
         CheckCase("MHA: as many key/value heads as query heads", (grouped, 2), grouped),
     ]
-    run_checks("expand_kv_heads", fn, cases)
+    run_checks("expand_kv_heads", fn, cases,
+               hint='repeat each key/value head num_heads // G times next to itself: repeat_interleave on dim 1')
 
 
 def _absorbed_reference(q_nope, q_rope, w_uk, c_kv, k_rope) -> torch.Tensor:
@@ -69,4 +71,6 @@ def check_absorbed_scores(fn) -> None:
                        seed=20),
         _absorbed_case("4 heads, d_h=4, d_h^R=4, d_c=16 (latent wider than a head)", 1, 4, 3, 6, 4, 4, 16, seed=30),
     ]
-    run_checks("absorbed_scores", fn, cases, atol=1e-10)
+    run_checks("absorbed_scores", fn, cases, atol=1e-10,
+               hint=("fold w_uk into the query (q_nope times the head's block of w_uk), dot with c_kv, add q_rope "
+                     '. k_rope, divide by sqrt(d_h + d_h^R)'))

@@ -29,7 +29,9 @@ def check_split_heads(fn) -> None:
         CheckCase("x = arange(32).view(2, 2, 8), num_heads=8 (d_k = 1)", (_counting(2, 2, 8), 8),
                   split_heads(_counting(2, 2, 8), 8)),
     ]
-    run_checks("split_heads", fn, cases, atol=0.0)
+    run_checks("split_heads", fn, cases, atol=0.0,
+               hint=('view (B, L, H, d_k), then transpose to (B, H, L, d_k): head h holds columns h*d_k .. '
+                     '(h+1)*d_k - 1'))
 
 
 def check_merge_heads(fn) -> None:
@@ -42,7 +44,8 @@ def check_merge_heads(fn) -> None:
         CheckCase("x = arange(24).view(1, 4, 2, 3).transpose(2, 3), of shape (1, 4, 3, 2) and not contiguous in memory",
                   (_counting(1, 4, 2, 3).transpose(2, 3),), merge_heads(_counting(1, 4, 2, 3).transpose(2, 3))),
     ]
-    run_checks("merge_heads", fn, cases, atol=0.0)
+    run_checks("merge_heads", fn, cases, atol=0.0,
+               hint='transpose back to (B, L, H, d_k), make it contiguous, then view (B, L, H * d_k)')
 
 
 def _multi_head_reference(x, w_q, w_k, w_v, w_o, num_heads: int) -> torch.Tensor:
@@ -67,4 +70,6 @@ def check_multi_head_attention(fn) -> None:
         _multi_head_case("x (1, 3, 16), 1 head of d_k = 16 (single-head attention)", 1, 3, 16, 1, seed=30),
         _multi_head_case("x (2, 6, 64), 8 heads of d_k = 8", 2, 6, 64, 8, seed=40),
     ]
-    run_checks("multi_head_attention", fn, cases, atol=1e-8)
+    run_checks("multi_head_attention", fn, cases, atol=1e-8,
+               hint=('project with x @ w_q (and w_k, w_v), split into heads, attend per head, merge, then multiply'
+                     ' by w_o'))

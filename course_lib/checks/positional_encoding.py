@@ -27,7 +27,9 @@ def check_positional_encoding(fn) -> None:
         CheckCase("max_len=7, d_model=2 (one sin/cos pair)", (7, 2), _table(7, 2)),
         CheckCase("max_len=20, d_model=128", (20, 128), _table(20, 128)),
     ]
-    run_checks("positional_encoding", fn, cases)
+    run_checks("positional_encoding", fn, cases,
+               hint=('sin on the even columns, cos on the odd ones, both of pos / 10000 ** (2i / d_model) with i '
+                     "the pair's index"))
 
 
 def _shift_reference(k: int, d_model: int) -> torch.Tensor:
@@ -58,4 +60,6 @@ def check_shift_matrix(fn) -> None:
         CheckCase("M @ PE[pos] for pos = 0..9 with k=5, d_model=16 (want PE[5..14])", (5, 16),
                   _table(15, 16)[5:], {"positions": 10}),
     ]
-    run_checks("shift_matrix", probe, cases)
+    run_checks("shift_matrix", probe, cases,
+               hint=('each (sin, cos) pair turns by the angle k * omega_i: a 2 x 2 rotation block on the diagonal,'
+                     ' zeros elsewhere'))

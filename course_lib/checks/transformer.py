@@ -5,7 +5,7 @@ import torch
 from ..masking import causal_mask, padding_mask
 from ..tokens import BOS_ID, EOS_ID, PAD_ID
 from ..toy_tasks import FIRST_DIGIT_ID, make_batch, teacher_forcing_pair, to_text
-from .core import CheckCase, run_checks
+from .core import CheckCase, CheckFailed, run_checks
 
 
 def _row(*digits: int) -> list[int]:
@@ -29,7 +29,8 @@ def check_teacher_forcing_pair(fn) -> None:
     ragged = _padded(_row(3, 1, 4), _row(9))  # (2, 5)
     generated = make_batch("reverse", 4, 1, 6, generator=torch.Generator().manual_seed(3)).tgt  # (4, L)
     cases = [CheckCase(f"tgt = [{_shown(t)}]", (t,), teacher_forcing_pair(t)) for t in (single, ragged, generated)]
-    run_checks("teacher_forcing_pair", fn, cases)
+    run_checks("teacher_forcing_pair", fn, cases, names=("the decoder input", "the labels"),
+               hint='the decoder reads tgt[:, :-1] and is asked for tgt[:, 1:]')
 
 
 def _reference_masks(src: torch.Tensor, tgt_in: torch.Tensor, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,8 +38,7 @@ def _reference_masks(src: torch.Tensor, tgt_in: torch.Tensor, pad_id: int) -> tu
 
 
 _DEVICE_WORDS = ("cuda", "device", "nvidia")
-WRONG_DEVICE = ("transformer_masks failed on CPU inputs: it made a tensor on a fixed device such as the GPU "
-                "(.cuda()) instead of the inputs' device (use device=tgt_in.device)")
+WRONG_DEVICE = "it made a tensor on a fixed device such as the GPU (.cuda()) instead of the inputs' device"
 
 
 def check_transformer_masks(fn) -> None:
@@ -55,7 +55,7 @@ def check_transformer_masks(fn) -> None:
             # One message for all three, so the notebook's stored output is the same on every machine.
             if not any(word in str(err).lower() for word in _DEVICE_WORDS):
                 raise
-            raise AssertionError(WRONG_DEVICE) from None
+            raise CheckFailed(WRONG_DEVICE, hint="create every tensor with device=tgt_in.device") from None
         if what == "devices and dtypes":
             return tuple(str(mask.device) for mask in masks) + tuple(mask.dtype for mask in masks)
         return masks
@@ -70,7 +70,9 @@ def check_transformer_masks(fn) -> None:
         CheckCase(f"ids {odd_pad.tolist()} as both src and tgt_in with pad_id=9 (use the argument, not 0)",
                   ("masks", odd_pad, odd_pad, 9), _reference_masks(odd_pad, odd_pad, 9)),
     ]
-    run_checks("transformer_masks", probe, cases)
+    run_checks("transformer_masks", probe, cases, names=("src_mask", "tgt_mask"),
+               hint=('src_mask = padding of src (B, 1, 1, Ls); tgt_mask = padding of tgt_in & a causal mask, on '
+                     'tgt_in.device'))
 
 
 def check_sequence_accuracy(fn) -> None:
@@ -91,4 +93,5 @@ def check_sequence_accuracy(fn) -> None:
         CheckCase(f"predicted = [{_shown(short)}], narrower than target = [{_shown(target[:3])}]",
                   (short, target[:3]), round(1 / 3, 6)),
     ]
-    run_checks("sequence_accuracy", lambda p, t: round(float(fn(p, t)), 6), cases)
+    run_checks("sequence_accuracy", lambda p, t: round(float(fn(p, t)), 6), cases,
+               hint='pad both to the same width with PAD_ID, compare, .all(dim=1) per row, then the mean as a float')

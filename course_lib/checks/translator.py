@@ -13,7 +13,8 @@ def check_length_penalty(fn) -> None:
                        length_penalty(lengths, alpha)) for alpha in (0.0, 0.6, 1.0)]
     cases.append(CheckCase("length 1 with alpha=0.6 (want exactly 1.0: a one-token sentence is not penalised)",
                            (torch.tensor([1.0]), 0.6), torch.tensor([1.0])))
-    run_checks("length_penalty", fn, cases)
+    run_checks("length_penalty", fn, cases,
+               hint='lp = ((5 + length) / 6) ** alpha')
 
 
 def _beam_case(description: str, scores: torch.Tensor, logp: torch.Tensor) -> CheckCase:
@@ -36,4 +37,6 @@ def check_select_beams(fn) -> None:
         _beam_case("three sentences of four beams over nine tokens (rows count across the batch: b*K + beam)",
                    random_scores, random_logp),
     ]
-    run_checks("select_beams", fn, cases)
+    run_checks("select_beams", fn, cases, names=("the scores", "the rows", "the tokens"),
+               hint=('add scores to every row of logp, view (B, K*V), topk(K), then row = index // V + b*K and '
+                     'token = index % V'))
