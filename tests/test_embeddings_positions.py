@@ -104,9 +104,21 @@ def test_positional_encoding_checks_the_width():
         PositionalEncoding(8, max_len=10)(torch.zeros(2, 3, 6))
 
 
-def test_reset_to_unit_scale_keeps_pad_zero_and_gives_unit_variance():
+def test_a_fresh_table_gives_unit_variance_vectors_on_the_scale_of_the_positions():
     torch.manual_seed(0)
-    emb = TokenEmbedding(500, 64, padding_idx=0).reset_to_unit_scale()
+    emb = TokenEmbedding(500, 64, padding_idx=0)
     out = emb(torch.arange(1, 500))  # (499, 64)
-    assert abs(out.var().item() - 1.0) < 0.05
+    assert abs(out.var().item() - 1.0) < 0.05  # E ~ N(0, 1/d_model), times sqrt(d_model)
+    assert abs(emb.lookup.weight[1:].std().item() - 64**-0.5) < 0.005
     assert torch.equal(emb(torch.tensor([0])), torch.zeros(1, 64))
+    positions = sinusoidal_positional_encoding(499, 64)  # (499, 64): every row has norm sqrt(d_model / 2)
+    ratio = out.norm(dim=-1).mean() / positions.norm(dim=-1).mean()
+    assert 1.3 < ratio < 1.5  # about sqrt(2), whatever d_model
+
+
+def test_reset_parameters_redraws_the_table_and_keeps_pad_zero():
+    emb = TokenEmbedding(50, 16, padding_idx=3)
+    with torch.no_grad():
+        emb.lookup.weight.fill_(5.0)
+    emb.reset_parameters()
+    assert torch.equal(emb.lookup.weight[3], torch.zeros(16)) and emb.lookup.weight.abs().max() < 2

@@ -89,7 +89,6 @@ class Trainer:
         # 2. model, optimizer, schedule (the seed fixes the initial weights)
         torch.manual_seed(self.config.seed)
         model = Transformer(len(self.languages.src_vocab), len(self.languages.tgt_vocab), **self.config.model_kwargs())
-        model.src_embed.reset_to_unit_scale(), model.tgt_embed.reset_to_unit_scale()
         self.model = set_fused(model).to(self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr, betas=(0.9, 0.98), eps=1e-9,
                                            weight_decay=self.config.weight_decay)
