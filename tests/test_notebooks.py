@@ -5,8 +5,11 @@ it lands in notebooks/.
 """
 
 import ast
+import io
 import json
+import keyword
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -180,27 +183,86 @@ def test_slide_metadata(notebook):
     assert slides >= MIN_SLIDES, f"{path.name}: {slides} slides/subslides, want at least {MIN_SLIDES}"
 
 
-def test_exercises_have_a_hidden_solution_and_a_checker(notebook):
+def exercises(nb: dict) -> list[tuple[int, str]]:
+    """(cell index, function name) of every exercise stub: the one function it asks for."""
+    found = []
+    for i, cell in enumerate(nb["cells"]):
+        if "exercise" in tags(cell):
+            names = DEFINED_NAME.findall(cell["source"])
+            assert len(names) == 1, f"cell {i}: an exercise stub defines exactly one function, found {names}"
+            found.append((i, names[0]))
+    return found
+
+
+def check_call(name: str) -> re.Pattern:
+    """`course_lib.checks.check_<name>(<name>)` or `check_<name>(<name>)`, alone on its line."""
+    return re.compile(rf"^(?:course_lib\.checks\.)?check_{name}\({name}\)$", re.MULTILINE)
+
+
+def test_every_notebook_has_two_exercises_one_beyond_the_text(notebook):
+    path, nb = notebook
+    found = exercises(nb)
+    assert len(found) >= 2, f"{path.name}: {len(found)} exercises, want at least 2"
+    prompts = [prompt_of(nb, i) for i, _ in found]
+    assert any(BEYOND.search(prompt) for prompt in prompts), (
+        f"{path.name}: no exercise prompt says it goes {BEYOND.pattern!r} (at least one per notebook must)")
+
+
+def prompt_of(nb: dict, stub: int) -> str:
+    """The Markdown cells right above an exercise stub: its prompt."""
+    cells, i, prompt = nb["cells"], stub - 1, []
+    while i >= 0 and cells[i]["cell_type"] == "markdown":
+        prompt.insert(0, cells[i]["source"])
+        i -= 1
+    assert prompt, f"the exercise stub at cell {stub} has no Markdown prompt above it"
+    return "\n".join(prompt)
+
+
+BEYOND = re.compile(r"beyond the text", re.IGNORECASE)
+
+
+def test_the_learners_function_is_checked_before_the_solution(notebook):
+    # stub -> check of the learner's function -> hidden solution that re-defines it and checks itself. Run All
+    # (or Shift-Enter) checks the learner's code first, whatever the solution below does.
     path, nb = notebook
     cells = nb["cells"]
-    exercises = [i for i, cell in enumerate(cells) if "exercise" in tags(cell)]
-    if notebook_number(path) >= 1:
-        assert len(exercises) >= 2, f"{path.name}: {len(exercises)} exercise cells, want at least 2"
-    for i, cell in enumerate(cells):
-        if "solution" in tags(cell):
-            assert cell["metadata"].get("jupyter", {}).get("source_hidden") is True, (
-                f"{path.name} cell {i}: a solution cell needs metadata jupyter.source_hidden = true")
-    for i in exercises:
-        stub = cells[i]
-        names = DEFINED_NAME.findall(stub["source"])
-        assert names, f"{path.name} cell {i}: an exercise stub must define a function"
+    for i, name in exercises(nb):
+        stub, check, solution = cells[i], cells[i + 1], cells[i + 2]
         assert "raise NotImplementedError" in stub["source"], f"{path.name} cell {i}: a stub raises NotImplementedError"
-        solution = next((j for j in range(i + 1, len(cells)) if "solution" in tags(cells[j])
-                         and set(names) <= set(DEFINED_NAME.findall(cells[j]["source"]))), None)
-        assert solution is not None, f"{path.name}: no solution cell after the exercise defines {names}"
-        call = re.compile(r"\bcheck_\w+\(\s*(?:" + "|".join(names) + r")\b")
-        assert any(c["cell_type"] == "code" and call.search(c["source"]) for c in cells[solution + 1:]), (
-            f"{path.name}: no checker call `course_lib.checks.check_...({names[0]})` after the solution of {names}")
+        assert check["cell_type"] == "code" and not tags(check), f"{path.name}: the cell after the {name} stub"
+        assert check["source"].strip() and check_call(name).fullmatch(check["source"].strip()), (
+            f"{path.name}: the cell after the {name} stub must be just `course_lib.checks.check_{name}({name})`, "
+            f"got {check['source']!r}")
+        assert "solution" in tags(solution), f"{path.name}: the cell after {name}'s check must be its solution"
+        assert name in DEFINED_NAME.findall(solution["source"]), f"{path.name}: {name}'s solution must define {name}"
+        assert solution["metadata"].get("jupyter", {}).get("source_hidden") is True, (
+            f"{path.name}: {name}'s solution cell needs metadata jupyter.source_hidden = true")
+        assert check_call(name).search(solution["source"].strip().splitlines()[-1]), (
+            f"{path.name}: {name}'s solution must end by checking itself: check_{name}({name})")
+
+
+def test_no_other_cell_depends_on_an_exercise(notebook):
+    # the student edition has no solutions: a cell that called the learner's function would stop Run All
+    path, nb = notebook
+    cells = nb["cells"]
+    for i, name in exercises(nb):
+        own = {i, i + 1, i + 2}
+        use = re.compile(rf"(?<![.\w])(?<!def ){name}\s*\(|\b{name}\s*=(?!=)")  # a call, or a new binding
+        users = [j for j, cell in enumerate(cells) if j not in own and cell["cell_type"] == "code"
+                 and use.search(cell["source"])]
+        assert not users, f"{path.name}: cells {users} call or rebind the exercise function {name}"
+
+
+def test_checker_names_in_the_readme_and_the_notebooks_exist():
+    import course_lib.checks
+
+    texts = {"README.md": (NOTEBOOK_DIR.parent / "README.md").read_text(encoding="utf-8")}
+    texts |= {path.name: "\n".join(cell["source"] for cell in load(path)["cells"]) for path in NOTEBOOKS}
+    # a checker is named in code (`check_x(`) or in backticks in prose; `check_<name>` is a pattern, not a name
+    mention = re.compile(r"\b(check_\w+)\s*\(|`[^`\n]*?\b(check_\w+)\b[^`\n]*`")
+    named = {(where, call or quoted) for where, text in texts.items() for call, quoted in mention.findall(text)}
+    missing = sorted((where, name) for where, name in named if not hasattr(course_lib.checks, name))
+    assert not missing, f"checkers named but not in course_lib.checks: {missing}"
 
 
 def test_every_code_cell_was_executed_with_clean_outputs(notebook):
@@ -240,3 +302,84 @@ def test_readme_course_map_links_every_notebook():
     assert linked == COURSE, "the README's course map must link the notebooks in course order"
     missing = [name for name in COURSE if not (NOTEBOOK_DIR / f"{name}.ipynb").is_file()]
     assert not missing, f"the course map links notebooks that do not exist: {missing}"
+
+
+# ---------------------------------------------------------------- exercises that ask for thinking
+
+MIN_TOKENS = 8  # a solution line shorter than this (`return x`, `d = x.size(1)`) says nothing on its own
+COMPOUND = {"if", "elif", "else", "for", "while", "with", "try", "except", "finally"}  # headers: no work of their own
+MAX_COPIED_SHARE = 0.5
+CODE_SPAN = re.compile(r"```(?:python)?\n(.*?)```|`([^`\n]+)`", re.DOTALL)
+
+
+def logical_lines(code: str) -> list[list[tokenize.TokenInfo]]:
+    """The code's logical lines as token lists (comments and layout dropped); [] when it does not tokenize."""
+    lines, current = [], []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                lines, current = lines + [current] if current else lines, []
+            elif token.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+                current.append(token)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return []
+    return lines + [current] if current else lines
+
+
+def normalised(tokens: list[tokenize.TokenInfo]) -> str:
+    """A line modulo names: every name but keywords and attributes is `_`; `return` and assignment targets go."""
+    words = []
+    for i, token in enumerate(tokens):
+        attribute = i > 0 and tokens[i - 1].string == "."
+        is_local = token.type == tokenize.NAME and not keyword.iskeyword(token.string) and not attribute
+        words.append("_" if is_local else token.string)
+    if words and words[0] == "return":
+        words = words[1:]
+    depth = 0
+    for i, word in enumerate(words):  # `a, b = expr` -> `expr`
+        depth += word in "([{" and len(word) == 1
+        depth -= word in ")]}" and len(word) == 1
+        if word == "=" and depth == 0:
+            return " ".join(words[i + 1:])
+    return " ".join(words)
+
+
+def solution_lines(code: str, name: str) -> list[str]:
+    """The normalised lines that do the solution's work: no def/class/decorator/docstring, no checker call."""
+    kept = []
+    for tokens in logical_lines(code):
+        first = tokens[0].string
+        text = " ".join(t.string for t in tokens)
+        if first in ("def", "class", "@", "pass", *COMPOUND) or tokens[0].type == tokenize.STRING \
+                or "check_" in text or text.startswith("super ( )"):
+            continue
+        line = normalised(tokens)
+        if len(line.split()) >= MIN_TOKENS:
+            kept.append(line)
+    return kept
+
+
+def shown_before(nb: dict, stub: int, overview: dict) -> set[str]:
+    """Every normalised line a learner has seen before an exercise: earlier code and code spans, and notebook 00."""
+    sources = [cell["source"] for cell in overview["cells"] if cell["cell_type"] == "code"]
+    for cell in nb["cells"][:stub]:
+        if cell["cell_type"] == "code":
+            sources.append(cell["source"])
+        else:
+            sources += [block or span for block, span in CODE_SPAN.findall(cell["source"])]
+    return {normalised(tokens) for source in sources for tokens in logical_lines(source)}
+
+
+def test_no_solution_stands_in_an_earlier_cell(notebook):
+    path, nb = notebook
+    overview = load(NOTEBOOK_DIR / "00_overview.ipynb")
+    if path.name == "00_overview.ipynb":
+        overview = {"cells": []}
+    for stub, name in exercises(nb):
+        lines = solution_lines(nb["cells"][stub + 2]["source"], name)
+        seen = shown_before(nb, stub, overview)
+        copied = [line for line in lines if line in seen]
+        assert lines, f"{path.name}: {name}'s solution has no line of {MIN_TOKENS}+ tokens to compare"
+        assert len(copied) < MAX_COPIED_SHARE * len(lines), (
+            f"{path.name}: {len(copied)} of the {len(lines)} working lines of {name}'s solution already stand, modulo "
+            f"names, in earlier cells or notebook 00: {copied}")
