@@ -14,7 +14,7 @@ TRAINING_NOTEBOOKS := notebooks/10_transformer.ipynb notebooks/11_mla.ipynb note
 NBVAL := env -u MPLBACKEND $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	--nbval-sanitize-with=notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-# Set-up: the course environment in .venv (torch 2.13.0 is the CPU wheel on Linux).
+# Set-up: the course environment in .venv (torch 2.13.0: the CPU wheel on the course's machines; README for others).
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
