@@ -306,6 +306,8 @@ class Trainer:
         if self.rank == 0:
             for name in names:
                 save_checkpoint(state, self.out_dir / name)
+        if self.world > 1:
+            dist.barrier()  # no rank goes on before the files are written
         self.saved_at = time.monotonic()
 
     def save_if_asked(self, signals: StopSignals) -> None:
