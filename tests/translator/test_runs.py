@@ -23,10 +23,6 @@ TINY = dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1,
 QUIET = dict(progress=False, log=lambda *_: None)
 
 
-def tiny_config(**overrides) -> TrainConfig:
-    settings = dict(corpus=str(FIXTURE), device="cpu", max_steps=3, max_tokens=60, eval_sentences=4, model=TINY,
-                    warmup_steps=4)
-    return TrainConfig(**{**settings, **overrides})
 
 
 @pytest.fixture
@@ -60,7 +56,7 @@ def test_a_directory_holding_a_run_is_refused_unless_resumed_or_overwritten(tmp_
     assert "choose one" in one_error_line(capsys)
 
 
-def test_overwrite_deletes_the_old_run_first(tmp_path):
+def test_overwrite_deletes_the_old_run_first(tmp_path, tiny_config):
     train(tiny_config(), tmp_path, **QUIET)
     with pytest.raises(RunError, match="already holds a training run"):
         train(tiny_config(), tmp_path, **QUIET)
@@ -68,7 +64,7 @@ def test_overwrite_deletes_the_old_run_first(tmp_path):
     trainer = trainer_module.Trainer(tiny_config(), tmp_path, overwrite=True, **QUIET)
     assert not (tmp_path / BEST).exists() and not (tmp_path / LAST).exists()  # before the new run saves anything
     trainer.run()
-    assert load_checkpoint(tmp_path)["progress"]["step"] == 3
+    assert load_checkpoint(tmp_path)["progress"]["step"] == 4
 
 
 @pytest.mark.parametrize("where, message", [
@@ -202,7 +198,7 @@ def test_a_signal_saves_the_run_and_exits_with_one_line_of_its_own(tmp_path, sig
     assert summary["steps"] == step + 2
 
 
-def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch, tiny_config):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     train(tiny_config(max_steps=7), straight, **QUIET)
     step = trainer_module.Trainer.train_step
@@ -226,7 +222,7 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     assert a["history"]["loss"] == b["history"]["loss"]
 
 
-def test_last_is_saved_every_few_minutes(tmp_path, monkeypatch):
+def test_last_is_saved_every_few_minutes(tmp_path, monkeypatch, tiny_config):
     saves = []
     save = trainer_module.save_checkpoint
     monkeypatch.setattr(trainer_module, "save_checkpoint",

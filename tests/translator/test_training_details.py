@@ -1,28 +1,21 @@
 """Training details: AdamW's weight decay on matrices only, bf16 or loss-scaled fp16 autocast (the fp16 path run on
 the CPU), and BLEU's tokenizer for Japanese."""
 
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from course_lib import Transformer
-from course_lib.translator import TrainConfig, metrics, train
+from course_lib.translator import metrics, train
 from course_lib.translator.checkpoint import LAST, load_checkpoint
 from course_lib.translator.corpus import Pair
 from course_lib.translator.dataset import guess_target_lang
 from course_lib.translator.trainer import Trainer, autocast_dtype, parameter_groups
 
-FIXTURE = Path(__file__).parent / "fixtures" / "mini.tsv"
-TINY = dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32, dropout=0.1)
 QUIET = dict(progress=False, log=lambda *_: None)
 
 
-def tiny_config(**overrides) -> TrainConfig:
-    settings = dict(corpus=str(FIXTURE), device="cpu", max_steps=4, max_tokens=60, eval_sentences=4, model=TINY,
-                    warmup_steps=4)
-    return TrainConfig(**{**settings, **overrides})
 
 
 def names(model: nn.Module, params) -> set[str]:
@@ -53,7 +46,7 @@ def test_an_output_layer_tied_to_an_embedding_counts_as_the_embedding():
     torch.optim.AdamW([decay, no_decay])
 
 
-def test_the_trainer_uses_the_two_groups(tmp_path):
+def test_the_trainer_uses_the_two_groups(tmp_path, tiny_config):
     trainer = Trainer(tiny_config(), tmp_path, **QUIET)
     groups = trainer.optimizer.param_groups
     assert [g["weight_decay"] for g in groups] == [0.01, 0.0]
@@ -72,7 +65,7 @@ def test_a_gpu_without_bf16_trains_in_fp16(monkeypatch, bf16, expected):
         autocast_dtype(torch.device("cpu"), "fp8")
 
 
-def test_fp16_with_a_grad_scaler_trains_and_resumes_exactly_on_the_cpu(tmp_path):
+def test_fp16_with_a_grad_scaler_trains_and_resumes_exactly_on_the_cpu(tmp_path, tiny_config):
     fp32, fp16, halves = tmp_path / "fp32", tmp_path / "fp16", tmp_path / "halves"
     train(tiny_config(), fp32, **QUIET)
     train(tiny_config(), fp16, precision="fp16", **QUIET)
@@ -88,7 +81,7 @@ def test_fp16_with_a_grad_scaler_trains_and_resumes_exactly_on_the_cpu(tmp_path)
         assert torch.equal(tensor, c["model"][name]), name
 
 
-def test_a_step_whose_fp16_gradients_overflow_is_skipped_and_does_not_advance_the_schedule(tmp_path):
+def test_a_step_whose_fp16_gradients_overflow_is_skipped_and_does_not_advance_the_schedule(tmp_path, tiny_config):
     trainer = Trainer(tiny_config(), tmp_path, precision="fp16", **QUIET)
     trainer.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**120)  # loss * scale overflows fp16 gradients
     before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
