@@ -34,7 +34,7 @@ def parse_line(line: str, number: int, path: Path) -> Pair:
 
 
 def read_tsv(path, skip_malformed: bool = False) -> TsvCorpus:
-    """Read a Tatoeba-style file (UTF-8, an optional BOM); blank lines are ignored.
+    r"""Read a Tatoeba-style file (UTF-8, an optional BOM); blank lines are ignored.
 
     Lines end at \n or \r\n only: str.splitlines() would also break inside a field at U+2028, U+0085 or a lone \r.
     """
