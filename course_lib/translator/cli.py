@@ -92,7 +92,7 @@ def run_train(args) -> None:
     budget = {} if "max_steps" in given or "max_minutes" in given else {"max_minutes": DEFAULT_MINUTES}
     config = TrainConfig(**{"device": args.device, **budget, **given})
     summary = train(config, args.out, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite,
-                    given=[*given, "device"], save_every_minutes=args.save_every_minutes)
+                    given=list(given), save_every_minutes=args.save_every_minutes)
     if rank_and_world()[0] == 0:
         print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid BLEU "
               f"{summary['best_bleu']:.1f}; checkpoints in {args.out}")

@@ -19,8 +19,9 @@ except ImportError:  # Windows
     import msvcrt
 
 LOCK = ".lock"  # holds the process id of the training that uses the directory
-# settings that steer a run but not what it computes: a resumed run may change them (and says so)
-CONTROLS = ("device", "max_steps", "max_minutes", "eval_every", "eval_sentences")
+# settings that steer a run but not what it computes: a resumed run may change them (and says so); the device is
+# the one the resumed run finds (Trainer)
+CONTROLS = ("max_steps", "max_minutes", "eval_every", "eval_sentences")
 BUDGETS = ("max_steps", "max_minutes")
 
 
@@ -90,8 +91,10 @@ def lock_file(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     else:  # lock one byte far past the process id, which stays readable
         os.lseek(fd, 1 << 20, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        finally:
+            os.lseek(fd, 0, os.SEEK_SET)
 
 
 def corpus_fingerprint(splits: dict) -> dict:
@@ -121,7 +124,7 @@ def resumed_config(saved: TrainConfig, requested: TrainConfig, given, path) -> t
     given = {f.name for f in fields(TrainConfig)} if given is None else set(given)
     wanted = replace(requested, preset=requested.preset or saved.preset).resolved(saved.device)
     changed = [f"{name}={getattr(wanted, name)!r} (saved: {getattr(saved, name)!r})"
-               for name in sorted(given - set(CONTROLS)) if getattr(wanted, name) != getattr(saved, name)]
+               for name in sorted(given - {"device", *CONTROLS}) if getattr(wanted, name) != getattr(saved, name)]
     if changed:
         raise RunError(f"--resume continues the run saved in {path}, which these settings would change: "
                        f"{', '.join(changed)}; leave them out, or train into a new --out")

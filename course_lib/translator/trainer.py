@@ -119,10 +119,10 @@ class Trainer:
     """One training run into `out_dir`; `resume=True` continues the run saved there exactly.
 
     `out_dir` is checked before any work and locked while the run uses it; a run already there is refused unless
-    resumed or `overwrite` (deleted first). Resuming keeps the saved settings: `given` names the ones the caller
-    chose (None: every one of `config`), and a choice that would change the run is refused; a budget replaces the
-    saved one only when chosen. last.pt is saved every `save_every_minutes` and when SIGINT/SIGTERM asks the run to
-    stop, which then raises Interrupted. `precision`: see `autocast_dtype`.
+    resumed or `overwrite` (deleted first). Resuming keeps the saved settings but the device (`config`'s): `given`
+    names the ones the caller chose (None: every one of `config`), and a choice that would change the run is
+    refused; a budget replaces the saved one only when chosen. last.pt is saved every `save_every_minutes` and
+    when SIGINT/SIGTERM asks the run to stop, which then raises Interrupted. `precision`: see `autocast_dtype`.
     """
 
     def __init__(self, config: TrainConfig, out_dir, resume: bool = False, progress: bool = True, log=print, *,
@@ -153,7 +153,9 @@ class Trainer:
         if saved is not None:
             self.config, changes = resumed_config(config_from_checkpoint(saved, self.saved_path), config, given,
                                                   self.saved_path)
-            self.config = replace(self.config, device=self.device.type)
+            if self.config.device != self.device.type:
+                changes.append(f"device {self.config.device} -> {self.device.type}")
+                self.config = replace(self.config, device=self.device.type)
         else:
             self.config, changes = config.resolved(self.device.type), []
         splits, target_lang = load_splits(self.config.corpus, self.config.split_seed, self.config.skip_malformed,
