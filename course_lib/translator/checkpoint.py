@@ -1,6 +1,7 @@
 """Checkpoints: one file of plain data and tensors, written atomically, read with torch.load(weights_only=True)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -14,11 +15,33 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
-    """Write `state` to `path` through a temporary file, so a crash never leaves half a checkpoint."""
+    """Write `state` to `path` atomically: a reader sees the old file or the new one, never half of one.
+
+    The bytes go to a temporary file of a name no other writer uses, in the same directory (so the rename does not
+    cross file systems), reach the disk (fsync), and only then replace `path` (os.replace: atomic).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": FORMAT, **state}, tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save({"format": FORMAT, **state}, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    sync_directory(path.parent)
+
+
+def sync_directory(directory: Path) -> None:
+    """fsync a directory, so a rename in it survives a power cut (POSIX; Windows cannot open directories)."""
+    if os.name == "posix":
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def checkpoint_file(where: str | Path, which: str = BEST) -> Path:
@@ -75,12 +98,22 @@ def shape_problems(expected: dict, saved: dict) -> list[str]:
     return problems + [f"unexpected {name}" for name in saved if name not in expected]
 
 
+def first_few(items: list[str], shown: int) -> str:
+    """The first `shown` items joined with '; ', and how many more there are."""
+    more = f" (and {len(items) - shown} more)" if len(items) > shown else ""
+    return "; ".join(items[:shown]) + more
+
+
 def load_weights(module: torch.nn.Module, weights, path, what: str = "model") -> None:
     """`module.load_state_dict(weights)`, or a one-line CheckpointError naming the first differences."""
     problems = shape_problems(module.state_dict(), weights) if isinstance(weights, dict) else ["not a state dict"]
     if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise mismatch(path, what, "; ".join(problems[:3]) + more)
+        raise mismatch(path, what, first_few(problems, 3))
+    broken = [name for name, tensor in weights.items()
+              if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds NaN or infinite weights in {first_few(broken, 1)}: "
+                              "the run diverged before it was saved; use an earlier checkpoint")
     try:
         module.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError, ValueError) as err:

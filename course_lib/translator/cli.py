@@ -6,26 +6,34 @@ import sys
 import warnings
 
 from .checkpoint import CheckpointError, one_line
-from .config import ATTENTIONS, DEVICES, PRESETS, TrainConfig
+from .config import ATTENTIONS, DEVICES, MAX_SEED, PRESETS, TrainConfig
+from .runs import Interrupted
 
 DEFAULT_MINUTES = 10.0  # the budget when neither --max-steps nor --max-minutes is given
+MAX_BEAM = 64  # wider beams cost memory and time and, past a handful, no longer help BLEU
+# train options that name a setting of the run (None: not given; a resumed run keeps its own)
+RUN_OPTIONS = ("corpus", "preset", "seed", "split_seed", "skip_malformed", "attention", "eval_every", "max_steps",
+               "max_minutes")
 
 
-def positive(kind):
-    """An argparse type: `kind(text)`, refusing zero, negative numbers and NaN."""
+def number(kind, accept, expected: str):
+    """An argparse type: `kind(text)` if `accept(value)`, else a one-line usage error saying what was `expected`."""
     def convert(text: str):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
-    convert.__name__ = f"positive {kind.__name__}"
+    convert.__name__ = expected
     return convert
 
 
-POSITIVE_INT, POSITIVE_FLOAT = positive(int), positive(float)
+POSITIVE_INT = number(int, lambda value: value > 0, "a positive int")
+POSITIVE_FLOAT = number(float, lambda value: 0 < value < float("inf"), "a positive float")  # NaN fails both tests
+BEAM = number(int, lambda value: 0 < value <= MAX_BEAM, f"a positive int up to {MAX_BEAM}")
+SEED = number(int, lambda value: 0 <= value <= MAX_SEED, f"an int from 0 to {MAX_SEED}")
 
 
 class Parser(argparse.ArgumentParser):
@@ -40,31 +48,37 @@ def parser() -> Parser:
     main = Parser(prog="python -m course_lib.translator", description=__doc__)
     commands = main.add_subparsers(dest="command", required=True, parser_class=Parser)
     train = commands.add_parser("train", help="train a translator into a checkpoint directory")
-    train.add_argument("--corpus", default="toy", help="'toy' (the embedded grammar) or a Tatoeba-style TSV path")
-    train.add_argument("--out", required=True, help="checkpoint directory (best.pt and last.pt)")
+    train.add_argument("--corpus", help="'toy' (the embedded grammar, the default) or a Tatoeba-style TSV path")
+    train.add_argument("--out", required=True, help="checkpoint directory (best.pt and last.pt); one that holds a "
+                       "run needs --resume or --overwrite")
     train.add_argument("--preset", choices=sorted(PRESETS), help="model size (default: tiny on CPU, base on GPU)")
     train.add_argument("--max-minutes", type=POSITIVE_FLOAT, help="stop after this much wall time (default: 10 "
                        "when --max-steps is not given either)")
     train.add_argument("--max-steps", type=POSITIVE_INT, help="stop after this many optimizer steps")
     train.add_argument("--device", default="auto", choices=DEVICES)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--split-seed", type=int, default=0, help="which sentences go to train/valid/test")
-    train.add_argument("--skip-malformed", action="store_true", help="skip malformed corpus lines (and count them)")
-    train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
+    train.add_argument("--seed", type=SEED, help="initial weights, dropout and batch order (default: 0)")
+    train.add_argument("--split-seed", type=int, help="which sentences go to train/valid/test (default: 0)")
+    train.add_argument("--skip-malformed", action="store_true", default=None,
+                       help="skip malformed corpus lines (and count them)")
+    train.add_argument("--attention", choices=ATTENTIONS, help="the decoder's self-attention (default: mha)")
     train.add_argument("--eval-every", type=POSITIVE_INT, help="steps between validations (default: once per epoch)")
-    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out with its settings "
+                       "(a new budget may be given)")
+    train.add_argument("--overwrite", action="store_true", help="delete the run saved in --out and train afresh")
+    train.add_argument("--save-every-minutes", type=POSITIVE_FLOAT, default=5.0,
+                       help="save last.pt this often (default: 5); SIGINT/SIGTERM save it too")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate = commands.add_parser("evaluate", help="BLEU, chrF and exact match of a checkpoint on a split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--corpus", help="default: the corpus the checkpoint was trained on")
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    evaluate.add_argument("--beam", type=POSITIVE_INT, default=1, help="beam size (1: greedy)")
+    evaluate.add_argument("--beam", type=BEAM, default=1, help=f"beam size, 1 (greedy) to {MAX_BEAM}")
     evaluate.add_argument("--limit", type=POSITIVE_INT, help="score only the first N sentence pairs")
     evaluate.add_argument("--device", default="auto", choices=DEVICES)
     evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, chrf, exact_match, n, signature")
     translate = commands.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
     translate.add_argument("--checkpoint", required=True)
-    translate.add_argument("--beam", type=POSITIVE_INT, default=1, help="beam size (1: greedy)")
+    translate.add_argument("--beam", type=BEAM, default=1, help=f"beam size, 1 (greedy) to {MAX_BEAM}")
     translate.add_argument("--device", default="auto", choices=DEVICES)
     translate.add_argument("text", nargs="*")
     return main
@@ -73,12 +87,12 @@ def parser() -> Parser:
 def run_train(args) -> None:
     from .trainer import rank_and_world, train
 
-    no_budget = args.max_minutes is None and args.max_steps is None
-    minutes = DEFAULT_MINUTES if no_budget else args.max_minutes
-    config = TrainConfig(corpus=args.corpus, preset=args.preset, device=args.device, seed=args.seed,
-                         split_seed=args.split_seed, skip_malformed=args.skip_malformed, attention=args.attention,
-                         max_steps=args.max_steps, max_minutes=minutes, eval_every=args.eval_every)
-    summary = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    # the options given; the others are the defaults (or, resuming, the saved run's own settings)
+    given = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    budget = {} if "max_steps" in given or "max_minutes" in given else {"max_minutes": DEFAULT_MINUTES}
+    config = TrainConfig(**{"device": args.device, **budget, **given})
+    summary = train(config, args.out, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite,
+                    given=list(given), save_every_minutes=args.save_every_minutes)
     if rank_and_world()[0] == 0:
         print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid BLEU "
               f"{summary['best_bleu']:.1f}; checkpoints in {args.out}")
@@ -126,7 +140,15 @@ def main(argv=None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {one_line(message)}", file=sys.stderr)
         return 1
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as err:  # out of memory (torch raises RuntimeError for it, on the CPU and on GPUs)
+        if "memory" not in str(err).lower():
+            raise
+        print(f"error: out of memory ({one_line(err)[:200]}): try a smaller --beam or --preset", file=sys.stderr)
+        return 1
     return 0

@@ -18,6 +18,7 @@ PRESET_TRAINING = {
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ATTENTIONS = ("mha", "mla")
+MAX_SEED = 2**32 - 1  # seeds are below 2**32, so each (seed, rank) and (seed, epoch) stream seeds torch in range
 
 
 def default_preset(device: str) -> str:
@@ -55,6 +56,8 @@ class TrainConfig:
         require_choice("attention", self.attention, ATTENTIONS)
         if self.preset is not None:
             require_choice("preset", self.preset, tuple(PRESETS))
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an int from 0 to {MAX_SEED}, got seed={self.seed}")
         if self.max_steps is None and self.max_minutes is None:
             raise ValueError("set a budget: max_steps or max_minutes (or both), got neither")
         for name in ("max_steps", "max_minutes"):

@@ -34,14 +34,17 @@ def parse_line(line: str, number: int, path: Path) -> Pair:
 
 
 def read_tsv(path, skip_malformed: bool = False) -> TsvCorpus:
-    """Read a Tatoeba-style file (UTF-8, an optional BOM); blank lines are ignored."""
+    r"""Read a Tatoeba-style file (UTF-8, an optional BOM); blank lines are ignored.
+
+    Lines end at \n or \r\n only: str.splitlines() would also break inside a field at U+2028, U+0085 or a lone \r.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")  # bytes: text mode would turn a lone \r into a line end
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not UTF-8 text") from None
     pairs, skipped = [], 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate((line.removesuffix("\r") for line in text.split("\n")), start=1):
         if not line.strip():
             continue
         try:
@@ -65,6 +68,16 @@ def split_by_source(pairs: list[Pair], seed: int = 0, valid_fraction: float = 0.
     for pair in pairs:
         splits[split_of.get(pair.src, "train")].append(pair)
     return splits
+
+
+def require_splittable(splits: dict[str, list[Pair]], corpus: str) -> None:
+    """ValueError naming the smallest corpus `split_by_source` can split, when a split of `corpus` came out empty."""
+    if all(splits.values()):
+        return
+    sources = len({p.src for pairs in splits.values() for p in pairs})
+    need = next(n for n in range(1, 10_000) if all(split_by_source([Pair(str(i), str(i)) for i in range(n)]).values()))
+    raise ValueError(f"corpus {corpus!r} is too small to split into train, valid and test: it has {sources} distinct "
+                     f"source sentence(s), and at least {need} are needed")
 
 
 def references(pairs: list[Pair]) -> tuple[list[str], list[list[str]]]:

@@ -6,17 +6,21 @@ from pathlib import Path
 
 from .batching import encode_pairs
 from .checkpoint import mismatch, require_keys
-from .corpus import Pair, read_tsv, split_by_source
+from .corpus import Pair, read_tsv, require_splittable, split_by_source
 from .grammar import toy_corpus
 from .tokenizers import default_tokenizers, tokenizer
 from .vocab import Vocab
 
 CJK = re.compile(r"[\u3400-\u9fff]")
+KANA = re.compile(r"[\u3040-\u30ff]")  # hiragana and katakana: Japanese, not Chinese
 
 
 def guess_target_lang(pairs: list[Pair]) -> str:
-    """'zh' when most targets hold Chinese characters, else 'xx' (a space-separated language)."""
+    """'ja' when most targets hold kana, 'zh' when most hold Chinese characters, else 'xx' (a space-separated
+    language)."""
     sample = pairs[:1000]
+    if sum(bool(KANA.search(p.tgt)) for p in sample) * 2 > len(sample):
+        return "ja"
     chinese = sum(bool(CJK.search(p.tgt)) for p in sample)
     return "zh" if chinese * 2 > len(sample) else "xx"
 
@@ -35,7 +39,9 @@ def load_splits(corpus: str, split_seed: int = 0, skip_malformed: bool = False,
         log(f"{corpus}: skipped {table.skipped} malformed lines")
     if not pairs:
         raise ValueError(f"corpus {corpus!r} holds no sentence pairs")
-    return split_by_source(pairs, seed=split_seed), guess_target_lang(pairs)
+    splits = split_by_source(pairs, seed=split_seed)
+    require_splittable(splits, corpus)
+    return splits, guess_target_lang(pairs)
 
 
 @dataclass

@@ -1,12 +1,25 @@
 """Scores of a translation system: sacrebleu's corpus BLEU (with its signature) and chrF, and exact match."""
 
+from importlib.util import find_spec
+
 from sacrebleu.metrics import BLEU, CHRF
 
 from .tokenizers import CJK_LANGS
 
+JAPANESE = ("ja", "jpn")
+
+
+def mecab_available() -> bool:
+    """Whether sacrebleu's 'ja-mecab' tokenizer can run (pip install sacrebleu[ja]: MeCab and its IPA dictionary)."""
+    return find_spec("MeCab") is not None and find_spec("ipadic") is not None
+
 
 def bleu_tokenize(target_lang: str) -> str:
-    """sacrebleu's tokenizer for the target language: 'zh' splits Chinese characters, '13a' is for spaced text."""
+    """sacrebleu's tokenizer for the target language: 'zh' splits Chinese characters; Japanese, whose kana 'zh'
+    leaves in runs, is cut into words by 'ja-mecab' when installed, else into characters ('char'); '13a' is for
+    spaced text. BLEU's signature names the one used (tok:...)."""
+    if target_lang in JAPANESE:
+        return "ja-mecab" if mecab_available() else "char"
     return "zh" if target_lang in CJK_LANGS else "13a"
 
 

@@ -1,4 +1,5 @@
-"""Notebook 12's plots: training curves, the cross-attention of a translation, and the playground."""
+"""Notebook 12's plots: training curves, beam search's live beams and pool, the cross-attention of a translation,
+and the playground."""
 
 from contextlib import contextmanager
 
@@ -33,6 +34,61 @@ def plot_curves(history: dict, window: int = 20):
     right.set(xlabel="step", ylabel="BLEU", ylim=(0, 100), title="Validation BLEU 验证集")
     fig.tight_layout()
     return fig
+
+
+def beam_search_data(steps: list[dict], words: list[str]) -> dict:
+    """One sentence's beam search (`beam_search(..., return_trace=True)`) as what `plot_beam_search` draws.
+
+    `live` and `finished`: per step, each live beam and each hypothesis that finished, as dicts of step, log P, the
+    log P of the prefix it extends and its newest word; `pool`: the finished hypotheses at the end as (text,
+    log P / lp), best first; `stop`: why the search stopped. `words[id]` names token `id`.
+    """
+    before = {(): 0.0}  # prefix -> its log P at the previous step: <bos> alone at step 0
+    live, finished = [], []
+    for record in steps:
+        finished += [{**beam_point(record["step"], tokens, log_p, before, words), "normalised": normalised}
+                     for tokens, log_p, normalised in record["finished"]]
+        live += [beam_point(record["step"], tokens, log_p, before, words) for tokens, log_p in record["live"]]
+        before = dict(record["live"])
+    pool = [(" ".join(words[t] for t in tokens), normalised) for tokens, _, normalised in steps[-1]["pool"]]
+    return {"live": live, "finished": finished, "pool": pool, "stop": steps[-1]["stop"]}
+
+
+def beam_point(step: int, tokens: tuple, log_p: float, before: dict, words) -> dict:
+    """A hypothesis as a point: its step and log P, the log P of the prefix it extends, and its newest word."""
+    return {"step": step, "logp": log_p, "parent": before[tokens[:-1]], "word": words[tokens[-1]]}
+
+
+def plot_beam_search(data: dict):
+    """Left: the live beams (dots) and the hypotheses that finished (stars) by step and log P, each joined to the
+    prefix it extends. Right: the pool of finished hypotheses, ranked by log P / lp (the answer on top)."""
+    fig, (tree, pool) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    for points, style in ((data["live"], dict(marker="o", color="tab:blue", label="live beam")),
+                          (data["finished"], dict(marker="*", color="tab:red", s=120, label="finished → pool"))):
+        for p in points:
+            tree.plot([p["step"] - 1, p["step"]], [p["parent"], p["logp"]], color=style["color"], lw=0.8, alpha=0.5)
+            tree.annotate(p["word"], (p["step"], p["logp"]), xytext=(4, 2), textcoords="offset points", fontsize=8)
+        tree.scatter([p["step"] for p in points], [p["logp"] for p in points], zorder=3, **style)
+    tree.set(xlabel="step", ylabel="log P (prefix)", title=f"Beam search 束搜索 — stopped: {data['stop']}")
+    tree.legend(loc="lower left", fontsize=8)
+    texts = [text for text, _ in data["pool"]][::-1]  # best on top
+    scores = [score for _, score in data["pool"]][::-1]
+    colours = ["tab:red" if i == len(texts) - 1 else "lightcoral" for i in range(len(texts))]
+    pool.bar_label(pool.barh(range(len(texts)), scores, color=colours), fmt="%.2f", fontsize=8)
+    pool.set_yticks(range(len(texts)), texts, fontsize=8)
+    pool.set(xlabel="log P / lp", title="The pool of finished hypotheses")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def translation_beam_data(translator, text: str, beam: int = 4, alpha: float = 0.6) -> dict:
+    """Beam search of `translator` on `text`, as `beam_search_data` with the target vocabulary's words."""
+    ids, _ = translator.encode(text)
+    src = torch.tensor([ids], device=translator.device)  # (1, Ls)
+    _, trace = beam_search(translator.model, src, translator.max_len - 1, beam_size=beam, alpha=alpha,
+                           return_trace=True)
+    return beam_search_data(trace[0], translator.languages.tgt_vocab.to_list())
 
 
 @contextmanager

@@ -1,8 +1,10 @@
 """DistributedDataParallel on two CPU processes (gloo) gives the gradients of one process on the whole batch."""
 
+import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from course_lib import PAD_ID, Transformer
 from course_lib.translator.batching import Batch
 from course_lib.translator.trainer import batch_loss
 
+FIXTURE = Path(__file__).parent / "fixtures" / "mini.tsv"
 TOLERANCE = dict(atol=1e-6, rtol=1e-5)  # float32 sums in a different order: equal to ~1e-7
 
 
@@ -77,3 +80,31 @@ def test_torchrun_trains_with_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("trained 2 steps") == 1  # printed by rank 0 only
     assert torch.load(tmp_path / "last.pt", weights_only=True)["progress"]["step"] == 2
+
+
+def resume_worker(rank: int, world: int, ports: list[int], out: str) -> None:
+    """Train 4 steps straight, and 2 steps then 2 more resumed, as two torchrun-style gloo processes."""
+    from course_lib.translator import TrainConfig, train
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1")
+    config = dict(corpus=str(FIXTURE), device="cpu", max_tokens=60, eval_sentences=2, warmup_steps=4,
+                  model=dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
+                             dropout=0.3))  # dropout on: every rank's random state matters
+    quiet = dict(progress=False, log=lambda *_: None)
+    for port, (where, steps, resume) in zip(ports, [("straight", 4, False), ("halves", 2, False),
+                                                    ("halves", 4, True)], strict=True):
+        os.environ["MASTER_PORT"] = str(port)  # each run its own process group
+        train(TrainConfig(max_steps=steps, **config), Path(out) / where, resume=resume, **quiet)
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
+def test_two_processes_seed_apart_and_resume_exactly(tmp_path):
+    mp.spawn(resume_worker, args=(2, [free_port() for _ in range(3)], str(tmp_path)), nprocs=2, join=True)
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    halves = torch.load(tmp_path / "halves" / "last.pt", weights_only=True)
+    # each rank's random state is saved, and they differ: each rank draws its own dropout masks
+    assert len(straight["rng"]) == 2 and not torch.equal(straight["rng"][0]["torch"], straight["rng"][1]["torch"])
+    assert straight["progress"]["step"] == halves["progress"]["step"] == 4
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, halves["model"][name]), name
+    assert straight["history"]["loss"] == halves["history"]["loss"]
