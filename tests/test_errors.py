@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from course_lib import (
+    CrossAttentionCache,
     Decoder,
     Encoder,
     EncoderLayer,
@@ -232,7 +233,7 @@ def test_token_ids_must_be_a_tensor():
 @pytest.mark.parametrize("bad", [10, 11, -1])
 def test_token_id_outside_the_vocabulary(bad):
     emb = TokenEmbedding(10, 8)
-    message = f"tokens holds token id {bad}, outside the vocabulary: ids must be in [0, 10) for vocab_size=10"
+    message = f"tokens holds token id {bad}, outside [0, 10) for vocab_size=10"
     with _raises(ValueError, message):
         emb(torch.tensor([[1, bad, 2]]))
 
@@ -295,7 +296,7 @@ def test_cache_batch_size_mismatch():
 def test_cache_sizes(build, exc, message):
     with _raises(exc, message):
         build()
-    assert KVCache(2, None).max_len is None  # allowed: sized by the first append (cross-attention memory)
+    assert CrossAttentionCache(2).max_len is None  # sized by the first append, the memory
 
 
 def test_cache_checks_every_append():
