@@ -244,6 +244,23 @@ def test_key_is_query_with_a_cache_is_self_attention(kind, call):
     assert max_abs_diff(torch.cat(outs, dim=1), full) <= TOL
 
 
+@pytest.mark.parametrize("self_attention", ["mha", "mla"])
+def test_each_decoder_layer_holds_a_cache_of_each_kind(self_attention):
+    cache = Decoder(2, D, HEADS, 16, self_attention=self_attention).new_cache(B, L)
+    for i in range(2):
+        assert type(cache[i]["self_attn"]) is KVCache and cache[i]["self_attn"].max_len == L
+        assert type(cache[i]["cross_attn"]) is CrossAttentionCache and cache[i]["cross_attn"].max_len is None
+
+
+def test_the_cache_kind_not_the_key_object_decides():
+    """A CrossAttentionCache given the queries themselves as memory attends to them as a fixed memory."""
+    mha = MultiHeadAttention(D, HEADS).double()
+    x = torch.randn(B, 3, D, dtype=F64)
+    cache = CrossAttentionCache(B)
+    assert max_abs_diff(mha(x, x, cache=cache), mha(x)) <= TOL  # no causal mask: x is a memory here
+    assert cache.length == 3
+
+
 def test_decoder_cache_nbytes_counts_self_and_cross():
     layers, src_len = 2, 5
     dec = Decoder(layers, D, HEADS, 16, dropout=0.0).eval()
