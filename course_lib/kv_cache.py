@@ -178,7 +178,7 @@ def check_cache_call(cache, query: torch.Tensor, key, value) -> None:
 
 def check_reorder_indices(indices, batch_size: int) -> None:
     """Raise TypeError/ValueError unless `indices` is a non-empty 1-D integer tensor of rows in [0, batch_size)."""
-    require_indices("indices", indices, batch_size, "batch_size", "row")
+    require_indices("indices", indices, batch_size, "batch_size", "row", "the batch: rows")
     if indices.dim() != 1 or indices.numel() == 0:
         raise ValueError(f"indices must be a non-empty 1-D tensor, the rows of the new batch, "
                          f"got shape {tuple(indices.shape)}")

@@ -134,7 +134,7 @@ def require_one_dtype(tensors: dict[str, torch.Tensor]) -> None:
                             f"(.to()), or run under torch.autocast")
 
 
-def require_indices(name: str, indices, size: int, size_name: str, item: str) -> None:
+def require_indices(name: str, indices, size: int, size_name: str, item: str, outside: str) -> None:
     """Raise TypeError unless `indices` is a tensor of int64/int32 `item`s and ValueError unless each is in [0, size).
 
     One min/max read (a single device sync), skipped for an empty tensor.
@@ -147,12 +147,12 @@ def require_indices(name: str, indices, size: int, size_name: str, item: str) ->
     low, high = torch.stack(torch.aminmax(indices)).tolist()
     if low < 0 or high >= size:
         bad = low if low < 0 else high
-        raise ValueError(f"{name} holds {item} {bad}, outside [0, {size}) for {size_name}={size}")
+        raise ValueError(f"{name} holds {item} {bad}, outside {outside} must be in [0, {size}) for {size_name}={size}")
 
 
 def require_token_ids(name: str, tokens, vocab_size: int) -> None:
     """Raise TypeError unless `tokens` is a tensor of integer ids and ValueError for ids outside [0, vocab_size)."""
-    require_indices(name, tokens, vocab_size, "vocab_size", "token id")
+    require_indices(name, tokens, vocab_size, "vocab_size", "token id", "the vocabulary: ids")
 
 
 def require_token_batch(name: str, tokens, nonempty: bool = False) -> None:

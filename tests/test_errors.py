@@ -243,7 +243,7 @@ def test_token_ids_must_be_a_tensor():
 @pytest.mark.parametrize("bad", [10, 11, -1])
 def test_token_id_outside_the_vocabulary(bad):
     emb = TokenEmbedding(10, 8)
-    message = f"tokens holds token id {bad}, outside [0, 10) for vocab_size=10"
+    message = f"tokens holds token id {bad}, outside the vocabulary: ids must be in [0, 10) for vocab_size=10"
     with _raises(ValueError, message):
         emb(torch.tensor([[1, bad, 2]]))
 
@@ -490,8 +490,10 @@ def test_a_decoder_needs_its_cache_group():
 @pytest.mark.parametrize("make", [lambda: KVCache(2, 4), lambda: _tiny_transformer().new_cache(2, 4)],
                          ids=["cache", "group"])
 @pytest.mark.parametrize("indices, exc, message", [
-    (torch.tensor([0, 2]), ValueError, "indices holds row 2, outside [0, 2) for batch_size=2"),
-    (torch.tensor([-1, 0]), ValueError, "indices holds row -1, outside [0, 2) for batch_size=2"),
+    (torch.tensor([0, 2]), ValueError,
+     "indices holds row 2, outside the batch: rows must be in [0, 2) for batch_size=2"),
+    (torch.tensor([-1, 0]), ValueError,
+     "indices holds row -1, outside the batch: rows must be in [0, 2) for batch_size=2"),
     (torch.tensor([0.0, 1.0]), TypeError, "indices must hold integer rows (torch.long), got dtype torch.float32"),
     ([0, 1], TypeError, "indices must be a tensor of rows, got list"),
     (torch.tensor([], dtype=torch.long), ValueError,
