@@ -33,7 +33,8 @@ class LayerNorm(nn.Module):
         mean = h.mean(dim=-1, keepdim=True)  # (..., 1)
         # biased variance (divide by d, not d - 1), and eps inside the square root, as nn.LayerNorm
         var = h.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
-        return ((h - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias).to(x.dtype)  # (..., d_model)
+        out = (h - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias  # (..., d_model)
+        return out if h is x else out.to(x.dtype)
 
 
 def add_and_norm(

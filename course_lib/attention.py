@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .masking import check_mask
-from .validation import require_float_tensor, require_one_dtype, require_positive_number, require_probability
+from .validation import require_dtype, require_float_tensor, require_positive_number, require_probability
 
 # Since torch 2.5 the CPU kernels return zeros for a fully masked row themselves (a "safe softmax",
 # pytorch/pytorch#133882), so the fused path skips its own zeroing there: ~1.5% of a CPU training step.
@@ -20,7 +20,8 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout_p: flo
         require_float_tensor(name, x)
         if x.dim() < 2:
             raise ValueError(f"{name} must be (..., length, dim), got shape {tuple(x.shape)}")
-    require_one_dtype({"q": q, "k": k, "v": v})
+    require_dtype("k", k, q.dtype, "q")
+    require_dtype("v", v, q.dtype, "q")
     require_probability("dropout_p", dropout_p)
     if scale is not None:
         require_positive_number("scale", scale)

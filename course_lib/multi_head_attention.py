@@ -6,7 +6,7 @@ from torch import nn
 from .attention import fused_attention, scaled_dot_product_attention
 from .kv_cache import CrossAttentionCache, KVCache, check_cache_call
 from .masking import causal_mask, check_mask
-from .validation import require_batch_length_width, require_head_split, require_one_dtype, require_probability
+from .validation import require_batch_length_width, require_dtype, require_head_split, require_probability
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -22,16 +22,16 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_attention_inputs(query, key, value, d_model: int, weight: torch.Tensor) -> None:
-    """Raise TypeError/ValueError unless the given query, key, value are (B, L, d_model) of one batch, one dtype
-    (`weight`'s, the module's) and value as long as the key."""
-    given = {"query": query, "key": key, "value": value}
-    given = {name: x for name, x in given.items() if x is not None}
-    for name, x in given.items():
+    """Raise TypeError/ValueError unless the given query, key, value are (B, L, d_model) of one batch, in the dtype of
+    the module's `weight` (autocast may mix them), and value as long as the key."""
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        if x is None:  # value defaults to the key, the key to the query
+            continue
         require_batch_length_width(name, x, d_model)
         if x.size(0) != query.size(0):
             raise ValueError(f"query and {name} must have the same batch size, got {query.size(0)} and {x.size(0)}")
-    require_one_dtype({"the module's weights": weight, **given})
-    keys = query if key is None else key  # value defaults to the key, the key to the query
+        require_dtype(name, x, weight.dtype, "the module's weights")
+    keys = query if key is None else key
     if value is not None and value.size(1) != keys.size(1):
         raise ValueError(f"value must have the key's length {keys.size(1)}, got value of shape {tuple(value.shape)} "
                          f"and key of shape {tuple(keys.shape)}")

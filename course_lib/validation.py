@@ -90,9 +90,9 @@ def require_tensor(name: str, value, what: str = "a tensor") -> None:
 
 def require_float_tensor(name: str, value) -> None:
     """Raise TypeError unless `value` is a floating-point tensor (activations, never integer ids)."""
-    require_tensor(name, value, "a floating-point tensor")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        got = f"dtype {value.dtype}" if isinstance(value, torch.Tensor) else type(value).__name__
+        raise TypeError(f"{name} must be a floating-point tensor, got {got}")
 
 
 def require_last_dim(name: str, x, size: int, size_name: str) -> None:
@@ -122,16 +122,14 @@ def require_keys_from_query(query, key, value, why: str, hint: str) -> None:
                              f"{type(given).__name__} ({hint})")
 
 
-def require_one_dtype(tensors: dict[str, torch.Tensor]) -> None:
-    """Raise TypeError unless every tensor has the first one's dtype; under torch.autocast, mixing is allowed.
+def require_dtype(name: str, x: torch.Tensor, dtype: torch.dtype, owner: str) -> None:
+    """Raise TypeError unless `x` has `dtype`, the dtype of `owner`; under torch.autocast, mixing is allowed.
 
-    Plain compares: this runs on every attention call. Autocast is asked only when two dtypes differ.
+    A plain compare on every attention call; autocast is asked only when the dtypes differ.
     """
-    (first_name, first), *rest = tensors.items()
-    for name, tensor in rest:
-        if tensor.dtype != first.dtype and not autocast_enabled(first.device.type):
-            raise TypeError(f"{name} has dtype {tensor.dtype}, {first_name} {first.dtype}: give them one dtype "
-                            f"(.to()), or run under torch.autocast")
+    if x.dtype != dtype and not autocast_enabled(x.device.type):
+        raise TypeError(f"{name} has dtype {x.dtype}, {owner} {dtype}: give them one dtype (.to()), "
+                        f"or run under torch.autocast")
 
 
 def require_indices(name: str, indices, size: int, size_name: str, item: str, outside: str) -> None:
@@ -144,7 +142,7 @@ def require_indices(name: str, indices, size: int, size_name: str, item: str, ou
         raise TypeError(f"{name} must hold integer {item}s (torch.long), got dtype {indices.dtype}")
     if indices.numel() == 0:
         return
-    low, high = torch.stack(torch.aminmax(indices)).tolist()
+    low, high = (bound.item() for bound in torch.aminmax(indices))
     if low < 0 or high >= size:
         bad = low if low < 0 else high
         raise ValueError(f"{name} holds {item} {bad}, outside {outside} must be in [0, {size}) for {size_name}={size}")
