@@ -135,7 +135,7 @@ def require_dtype(name: str, x: torch.Tensor, dtype: torch.dtype, owner: str) ->
 def require_indices(name: str, indices, size: int, size_name: str, item: str, outside: str) -> None:
     """Raise TypeError unless `indices` is a tensor of int64/int32 `item`s and ValueError unless each is in [0, size).
 
-    One min/max read (a single device sync), skipped for an empty tensor.
+    One aminmax and its read (the device waits once), skipped for an empty tensor.
     """
     require_tensor(name, indices, f"a tensor of {item}s")
     if indices.dtype not in INDEX_DTYPES:
