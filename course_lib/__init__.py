@@ -9,7 +9,7 @@ from .encoder import Encoder, EncoderLayer
 from .feed_forward import PositionwiseFeedForward
 from .fused import set_fused
 from .grouped_query_attention import GroupedQueryAttention, expand_kv_heads
-from .kv_cache import CacheGroup, KVCache
+from .kv_cache import CacheGroup, CrossAttentionCache, KVCache
 from .latent_attention import MultiHeadLatentAttention, mla_sizes
 from .masking import causal_mask, padding_mask
 from .multi_head_attention import MultiHeadAttention
@@ -23,7 +23,7 @@ from .transformer import Transformer
 
 __all__ = [
     "BOS_ID", "EOS_ID", "PAD_ID", "SPECIAL_TOKENS", "UNK_ID",
-    "CacheGroup", "Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "KVCache", "LayerNorm",
+    "CacheGroup", "CrossAttentionCache", "Decoder", "DecoderLayer", "Encoder", "EncoderLayer", "KVCache", "LayerNorm",
     "MultiHeadAttention", "PositionalEncoding", "PositionwiseFeedForward", "TokenEmbedding", "Transformer",
     "add_and_norm", "beam_search", "causal_mask", "fused_attention", "greedy_decode", "inverse_sqrt_schedule",
     "label_smoothed_cross_entropy", "padding_mask", "scaled_dot_product_attention",

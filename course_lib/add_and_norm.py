@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import require_non_negative_number, require_positive_int
+from .validation import require_last_dim, require_non_negative_number, require_positive_int
+
+HALF_PRECISION = (torch.float16, torch.bfloat16)
 
 
 class LayerNorm(nn.Module):
@@ -23,12 +25,16 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(d_model))  # beta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        require_last_dim("x", x, self.weight.size(0), "d_model")
         if self.fused:
             return F.layer_norm(x, self.weight.shape, self.weight, self.bias, self.eps)
-        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
+        # float16/bfloat16 input: the statistics in float32, as F.layer_norm computes them, and x's dtype out
+        h = x.float() if x.dtype in HALF_PRECISION else x  # (..., d_model)
+        mean = h.mean(dim=-1, keepdim=True)  # (..., 1)
         # biased variance (divide by d, not d - 1), and eps inside the square root, as nn.LayerNorm
-        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
-        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias  # (..., d_model)
+        var = h.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
+        out = (h - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias  # (..., d_model)
+        return out if h is x else out.to(x.dtype)
 
 
 def add_and_norm(

@@ -5,12 +5,13 @@ from torch import nn
 
 from .add_and_norm import LayerNorm, add_and_norm, final_norm_or_none
 from .feed_forward import PositionwiseFeedForward
-from .kv_cache import CacheGroup
+from .kv_cache import CacheGroup, CrossAttentionCache, check_cache_group
 from .latent_attention import MultiHeadLatentAttention, mla_sizes
 from .multi_head_attention import MultiHeadAttention
 from .validation import require_choice, require_positive_int
 
 SELF_ATTENTION_KINDS = ("mha", "mla")
+CACHE_MEMBERS = ("self_attn", "cross_attn")  # a layer's cache: a KVCache and a CrossAttentionCache
 
 
 def build_self_attention(kind: str, d_model: int, num_heads: int, dropout: float):
@@ -36,6 +37,8 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor | None = None,
                 memory_mask: torch.Tensor | None = None, cache: CacheGroup | None = None) -> torch.Tensor:
+        if cache is not None:
+            check_cache_group(cache, CACHE_MEMBERS, "DecoderLayer")
         self_cache = None if cache is None else cache["self_attn"]
         cross_cache = None if cache is None else cache["cross_attn"]
         # 1. each target position attends to itself and earlier positions only
@@ -51,7 +54,7 @@ class DecoderLayer(nn.Module):
         """Self-attention cache for `max_len` target positions; cross-attention cache sized by the memory."""
         return CacheGroup({
             "self_attn": self.self_attn.new_cache(batch_size, max_len, dtype, device),
-            "cross_attn": self.cross_attn.new_cache(batch_size, None, dtype, device),
+            "cross_attn": CrossAttentionCache(batch_size, dtype, device),
         })
 
 
@@ -71,6 +74,8 @@ class Decoder(nn.Module):
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, tgt_mask: torch.Tensor | None = None,
                 memory_mask: torch.Tensor | None = None, cache: CacheGroup | None = None) -> torch.Tensor:
+        if cache is not None:
+            check_cache_group(cache, range(len(self.layers)), "Decoder")
         for i, layer in enumerate(self.layers):
             x = layer(x, memory, tgt_mask, memory_mask, None if cache is None else cache[i])  # (B, L_tgt, d_model)
         return x if self.norm is None else self.norm(x)

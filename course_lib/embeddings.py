@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-from .validation import require_positive_int, require_token_ids
+from .validation import require_index, require_positive_int, require_token_ids
 
 
 class TokenEmbedding(nn.Module):
@@ -21,6 +21,8 @@ class TokenEmbedding(nn.Module):
         super().__init__()
         require_positive_int("vocab_size", vocab_size)
         require_positive_int("d_model", d_model)
+        if padding_idx is not None:
+            require_index("padding_idx", padding_idx, vocab_size, "vocab_size")
         self.vocab_size = vocab_size
         self.d_model = d_model
         self.lookup = skip_init(nn.Embedding, vocab_size, d_model, padding_idx=padding_idx)

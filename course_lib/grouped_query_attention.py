@@ -12,7 +12,13 @@ from torch import nn
 
 from .masking import check_mask
 from .multi_head_attention import MultiHeadAttention, attend
-from .validation import require_divisible, require_head_split, require_positive_int, require_probability
+from .validation import (
+    require_divisible,
+    require_head_split,
+    require_positive_int,
+    require_probability,
+    require_tensor,
+)
 
 
 def fold_query_heads(x: torch.Tensor, num_kv_heads: int) -> torch.Tensor:
@@ -23,6 +29,11 @@ def fold_query_heads(x: torch.Tensor, num_kv_heads: int) -> torch.Tensor:
 
 def expand_kv_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(B, G, T, d) -> (B, H, T, d): query heads g*H/G .. (g+1)*H/G - 1 all read key/value head g."""
+    require_tensor("x", x)
+    if x.dim() != 4 or x.size(1) == 0:
+        raise ValueError(f"x must be (batch, num_kv_heads >= 1, length, d_k), got shape {tuple(x.shape)}")
+    require_positive_int("num_heads", num_heads)
+    require_divisible("num_heads", num_heads, "x.size(1)", x.size(1))
     batch, groups, length, dim = x.shape
     repeats = num_heads // groups
     # the same as x.repeat_interleave(repeats, dim=1); expand is a view, the reshape makes one copy
@@ -58,4 +69,4 @@ class GroupedQueryAttention(MultiHeadAttention):
         out = attend(self, q, k, v, mask)  # (B, G, H/G * Lq, d_k)
         if not self.fused:
             self.attn_weights = self.attn_weights.view(batch, heads, length, k.size(2))  # (B, H, Lq, Lk)
-        return out.reshape(batch, heads, length, -1)  # (B, H, Lq, d_k)
+        return out.reshape(batch, heads, length, out.size(-1))  # (B, H, Lq, d_k)

@@ -19,12 +19,24 @@ import math
 import torch
 from torch import nn
 
-from .kv_cache import KVCache
+from .kv_cache import KVCache, check_cache_call
 from .masking import check_mask
-from .multi_head_attention import attend, cached_self_attention_mask, merge_heads, split_heads
+from .multi_head_attention import (
+    attend,
+    cached_self_attention_mask,
+    check_attention_inputs,
+    merge_heads,
+    split_heads,
+)
 from .rms_norm import RMSNorm
 from .rope import apply_rope
-from .validation import require_head_split, require_positive_int, require_probability
+from .validation import (
+    require_head_split,
+    require_keys_from_query,
+    require_positive_int,
+    require_positive_number,
+    require_probability,
+)
 
 
 def _require_even_or_zero(name: str, value) -> None:
@@ -63,6 +75,7 @@ class MultiHeadLatentAttention(nn.Module):
         _require_even_or_zero("qk_rope_head_dim", qk_rope_head_dim)
         if q_lora_rank is not None:
             require_positive_int("q_lora_rank", q_lora_rank)
+        require_positive_number("rope_base", rope_base)
         require_probability("dropout", dropout)
         self.d_model, self.num_heads = d_model, num_heads
         self.kv_lora_rank, self.q_lora_rank = kv_lora_rank, q_lora_rank
@@ -91,13 +104,12 @@ class MultiHeadLatentAttention(nn.Module):
     def forward(self, query: torch.Tensor, key=None, value=None, mask: torch.Tensor | None = None,
                 cache: KVCache | None = None, absorb: bool = False) -> torch.Tensor:
         """Self-attention of `query` (B, L, d_model); `key` and `value` exist for the shared call signature."""
-        for name, given in (("key", key), ("value", value)):
-            if given is not None and given is not query:
-                raise ValueError(f"MultiHeadLatentAttention is self-attention only: {name} must be None or the query "
-                                 f"itself, got a different tensor (pass the mask by name: mla(x, mask=mask))")
+        require_keys_from_query(query, key, value, "MultiHeadLatentAttention is self-attention only",
+                                "pass the mask by name: mla(x, mask=mask)")
+        check_attention_inputs(query, None, None, self.d_model, self.w_o.weight)
+        if cache is not None:  # a self-attention cache: MLA's keys and values always come from the query
+            check_cache_call(cache, query, None, None)
         x = query
-        if x.dim() != 3 or x.size(-1) != self.d_model:
-            raise ValueError(f"query must be (batch, length, d_model={self.d_model}), got shape {tuple(x.shape)}")
         batch, length, _ = x.shape
         offset = 0 if cache is None else cache.length  # the position of x's first token
         if mask is not None:
@@ -168,7 +180,7 @@ class MultiHeadLatentAttention(nn.Module):
         # o_h = W^UV_h (sum_j a_j c_j): the value up-projection after the weighted sum
         return torch.einsum("bhlc,hvc->bhlv", context, w_uv)  # (B, H, L, d_v)
 
-    def new_cache(self, batch_size: int, max_len: int | None, dtype=None, device=None) -> KVCache:
+    def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> KVCache:
         """An empty cache for `max_len` positions: it will hold "c_kv" (B, T, d_c) and "k_rope" (B, T, d_h^R)."""
         return KVCache(batch_size, max_len, dtype=dtype, device=device)
 

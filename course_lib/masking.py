@@ -2,7 +2,7 @@
 
 import torch
 
-from .validation import require_positive_int
+from .validation import require_non_negative_int, require_positive_int, require_token_batch
 
 
 def causal_mask(size: int, device=None, offset: int = 0) -> torch.Tensor:
@@ -12,8 +12,7 @@ def causal_mask(size: int, device=None, offset: int = 0) -> torch.Tensor:
     where `size` new queries follow `offset` positions already in the cache.
     """
     require_positive_int("size", size)
-    if offset < 0:
-        raise ValueError(f"offset must be >= 0, got offset={offset}")
+    require_non_negative_int("offset", offset)
     query_pos = torch.arange(offset, offset + size, device=device).unsqueeze(1)  # (size, 1)
     key_pos = torch.arange(offset + size, device=device).unsqueeze(0)  # (1, offset + size)
     return key_pos <= query_pos  # (size, offset + size)
@@ -21,8 +20,8 @@ def causal_mask(size: int, device=None, offset: int = 0) -> torch.Tensor:
 
 def padding_mask(tokens: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Return (B, 1, 1, L): True where the key token is real, False where it is padding."""
-    if tokens.dim() != 2:
-        raise ValueError(f"tokens must be (batch, length), got shape {tuple(tokens.shape)}")
+    require_token_batch("tokens", tokens)
+    require_non_negative_int("pad_id", pad_id)
     return (tokens != pad_id)[:, None, None, :]  # (B, 1, 1, L)
 
 
@@ -36,8 +35,9 @@ def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
 
 def check_mask(mask: torch.Tensor, scores_shape: torch.Size) -> None:
     """Raise TypeError unless `mask` is bool and ValueError unless it broadcasts to `scores_shape`."""
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = f"dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got {got}")
     # plain Python, not torch.broadcast_shapes: this runs on every attention call of every decoding step
     if not broadcasts_to(tuple(mask.shape), tuple(scores_shape)):
         raise ValueError(

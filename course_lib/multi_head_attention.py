@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from .attention import fused_attention, scaled_dot_product_attention
-from .kv_cache import KVCache
+from .kv_cache import CrossAttentionCache, KVCache, check_cache_call
 from .masking import causal_mask, check_mask
-from .validation import require_head_split, require_probability
+from .validation import require_batch_length_width, require_dtype, require_head_split, require_probability
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -21,13 +21,20 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, length, heads * dim)  # (B, L, H * d)
 
 
-def check_attention_inputs(query: torch.Tensor, key: torch.Tensor, d_model: int) -> None:
-    """Raise ValueError unless query and key are (B, L, d_model) with the same batch size."""
-    for name, x in (("query", query), ("key", key)):
-        if x.dim() != 3 or x.size(-1) != d_model:
-            raise ValueError(f"{name} must be (batch, length, d_model={d_model}), got shape {tuple(x.shape)}")
-    if query.size(0) != key.size(0):
-        raise ValueError(f"query and key must have the same batch size, got {query.size(0)} and {key.size(0)}")
+def check_attention_inputs(query, key, value, d_model: int, weight: torch.Tensor) -> None:
+    """Raise TypeError/ValueError unless the given query, key, value are (B, L, d_model) of one batch, in the dtype of
+    the module's `weight` (autocast may mix them), and value as long as the key."""
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        if x is None:  # value defaults to the key, the key to the query
+            continue
+        require_batch_length_width(name, x, d_model)
+        if x.size(0) != query.size(0):
+            raise ValueError(f"query and {name} must have the same batch size, got {query.size(0)} and {x.size(0)}")
+        require_dtype(name, x, weight.dtype, "the module's weights")
+    keys = query if key is None else key
+    if value is not None and value.size(1) != keys.size(1):
+        raise ValueError(f"value must have the key's length {keys.size(1)}, got value of shape {tuple(value.shape)} "
+                         f"and key of shape {tuple(keys.shape)}")
 
 
 def attend(module: nn.Module, q, k, v, mask, scale: float | None = None) -> torch.Tensor:
@@ -47,11 +54,6 @@ def cached_self_attention_mask(mask, new_len: int, cache: KVCache, device) -> to
         return mask
     causal = causal_mask(new_len, device=device, offset=cache.length)  # (Lq, L_total)
     return causal if mask is None else mask & causal
-
-
-def is_self_attention(query, key, value) -> bool:
-    """True when keys and values come from the queries: key None or the query itself, value None or the query."""
-    return (key is None or key is query) and (value is None or value is query)
 
 
 class MultiHeadAttention(nn.Module):
@@ -77,10 +79,12 @@ class MultiHeadAttention(nn.Module):
         self.attn_weights = None
 
     def forward(self, query, key=None, value=None, mask=None, cache: KVCache | None = None) -> torch.Tensor:
-        is_self = is_self_attention(query, key, value)
+        """Attention of `query` (B, Lq, d_model) on `key` and `value` (default: the query; with a cache, its kind)."""
+        check_attention_inputs(query, key, value, self.d_model, self.q_proj.weight)
+        if cache is not None:  # a KVCache: self-attention; a CrossAttentionCache: attention on the memory `key`
+            check_cache_call(cache, query, key, value)
         key = query if key is None else key
         value = key if value is None else value
-        check_attention_inputs(query, key, self.d_model)
         # 1. project the queries and split them into heads
         q = split_heads(self.q_proj(query), self.num_heads)  # (B, H, Lq, d_k)
         # 2. keys and values in G = num_kv_heads heads (G = H here): computed now, appended to the cache, or read
@@ -88,7 +92,12 @@ class MultiHeadAttention(nn.Module):
         if cache is None:
             k = split_heads(self.k_proj(key), groups)  # (B, G, Lk, d_k)
             v = split_heads(self.v_proj(value), groups)  # (B, G, Lk, d_k)
-        elif is_self:
+        elif isinstance(cache, CrossAttentionCache):  # the memory is projected on the first call only
+            kv = cache.filled(q.dtype) if cache.length else cache.append(
+                k=split_heads(self.k_proj(key), groups), v=split_heads(self.v_proj(value), groups)
+            )
+            k, v = kv["k"], kv["v"]  # (B, G, Lk, d_k), in the queries' dtype
+        else:  # self-attention: the new positions' keys and values join the cache
             if mask is not None:  # check it before it meets the causal mask: (B, H, Lq, cached + Lq)
                 check_mask(mask, torch.Size((q.size(0), self.num_heads, q.size(2), cache.length + q.size(2))))
             mask = cached_self_attention_mask(mask, query.size(1), cache, query.device)
@@ -96,11 +105,6 @@ class MultiHeadAttention(nn.Module):
             v_new = split_heads(self.v_proj(query), groups)  # (B, G, Lq, d_k)
             kv = cache.append(k=k_new, v=v_new)
             k, v = kv["k"], kv["v"]  # (B, G, L_total, d_k), in the queries' dtype
-        else:  # cross-attention: the memory is projected on the first call only
-            kv = cache.filled(q.dtype) if cache.length else cache.append(
-                k=split_heads(self.k_proj(key), groups), v=split_heads(self.v_proj(value), groups)
-            )
-            k, v = kv["k"], kv["v"]  # (B, G, Lk, d_k), in the queries' dtype
         # 3. attention in every head at once
         out = self.attend_heads(q, k, v, mask)  # (B, H, Lq, d_k)
         # 4. concatenate the heads and mix them with W^O
@@ -110,8 +114,8 @@ class MultiHeadAttention(nn.Module):
         """Attention of (B, H, Lq, d) queries on (B, H, Lk, d) keys and values, head by head."""
         return attend(self, q, k, v, mask)  # (B, H, Lq, d_k)
 
-    def new_cache(self, batch_size: int, max_len: int | None, dtype=None, device=None) -> KVCache:
-        """An empty cache for `max_len` positions (None: sized by the first append, for cross-attention)."""
+    def new_cache(self, batch_size: int, max_len: int, dtype=None, device=None) -> KVCache:
+        """An empty self-attention cache for `max_len` positions (cross-attention: `CrossAttentionCache`)."""
         return KVCache(batch_size, max_len, dtype=dtype, device=device)
 
     def kv_cache_elements_per_token(self) -> int:

@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from .validation import require_non_negative_int, require_positive_int, require_probability
+from .validation import require_batch_length_width, require_non_negative_int, require_positive_int, require_probability
 
 
 def sinusoidal_positional_encoding(max_len: int, d_model: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -37,8 +37,7 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """x (B, L, d_model) plus the encodings of positions offset … offset + L - 1, then dropout."""
-        if x.dim() != 3 or x.size(-1) != self.pe.size(-1):
-            raise ValueError(f"x must be (batch, length, d_model={self.pe.size(-1)}), got shape {tuple(x.shape)}")
+        require_batch_length_width("x", x, self.pe.size(-1))
         require_non_negative_int("offset", offset)
         length = x.size(1)
         if offset + length > self.max_len:

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from .validation import require_positive_int
+from .validation import require_last_dim, require_positive_int
 
 
 class RMSNorm(nn.Module):
@@ -16,5 +16,6 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))  # gamma
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        require_last_dim("x", x, self.weight.size(0), "dim")
         # x / sqrt(mean(x^2) + eps): scale every vector to unit root-mean-square, then by gamma
         return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + self.eps) * self.weight  # (..., dim)

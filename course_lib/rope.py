@@ -9,6 +9,8 @@ dimensions: `interleaved_to_half_permutation` converts one into the other.
 
 import torch
 
+from .validation import require_float_tensor, require_non_negative_int, require_positive_number, require_tensor
+
 
 def _check_rope_dim(dim: int) -> None:
     """Raise ValueError unless the rotated width is even: RoPE turns pairs of dimensions."""
@@ -16,30 +18,40 @@ def _check_rope_dim(dim: int) -> None:
         raise ValueError(f"RoPE rotates pairs of dimensions, so the last dim must be even, got x.size(-1)={dim}")
 
 
+def _check_rope_input(x) -> None:
+    """Raise TypeError unless x is a floating-point tensor and ValueError unless it is (..., L, d), d even."""
+    require_float_tensor("x", x)
+    if x.dim() < 2:
+        raise ValueError(f"x must be (..., length, dim), time on dim -2, got shape {tuple(x.shape)}")
+    _check_rope_dim(x.size(-1))
+
+
 def rope_inverse_frequencies(dim: int, base: float = 10000.0) -> torch.Tensor:
     """The (dim / 2,) angular speeds theta_i = base^(-2i / dim), in float64."""
     _check_rope_dim(dim)
+    require_positive_number("base", base)
     two_i = torch.arange(0, dim, 2, dtype=torch.float64)  # (dim / 2,)
     return base ** (-two_i / dim)  # (dim / 2,)
 
 
 def rope_angles(length: int, dim: int, offset: int = 0, base: float = 10000.0) -> torch.Tensor:
     """The (length, dim / 2) angles m * theta_i for positions m = offset .. offset + length - 1 (float64, CPU)."""
-    if offset < 0:
-        raise ValueError(f"offset must be >= 0, got offset={offset}")
+    require_non_negative_int("offset", offset)
     positions = torch.arange(offset, offset + length, dtype=torch.float64)  # (length,)
     return torch.outer(positions, rope_inverse_frequencies(dim, base))  # (length, dim / 2)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """(x1, x2) -> (-x2, x1) on the two halves of the last dim: the 90-degree turn of every pair (i, i + d/2)."""
+    require_tensor("x", x)
+    _check_rope_dim(x.size(-1))
     x1, x2 = x.chunk(2, dim=-1)  # (..., d / 2) each
     return torch.cat([-x2, x1], dim=-1)  # (..., d)
 
 
 def apply_rope(x: torch.Tensor, offset: int = 0, base: float = 10000.0) -> torch.Tensor:
     """Rotate x (..., L, d), time on dim -2, as positions offset .. offset + L - 1 (rotate-half layout)."""
-    _check_rope_dim(x.size(-1))
+    _check_rope_input(x)
     angles = rope_angles(x.size(-2), x.size(-1), offset, base)  # (L, d / 2)
     angles = torch.cat([angles, angles], dim=-1)  # (L, d): pair (i, i + d/2) turns by the same angle
     cos, sin = angles.cos().to(x.device, x.dtype), angles.sin().to(x.device, x.dtype)  # (L, d) each
@@ -49,7 +61,7 @@ def apply_rope(x: torch.Tensor, offset: int = 0, base: float = 10000.0) -> torch
 
 def apply_rope_interleaved(x: torch.Tensor, offset: int = 0, base: float = 10000.0) -> torch.Tensor:
     """The same rotation with neighbouring pairs (2i, 2i + 1), the layout of DeepSeek's reference code."""
-    _check_rope_dim(x.size(-1))
+    _check_rope_input(x)
     angles = rope_angles(x.size(-2), x.size(-1), offset, base)  # (L, d / 2)
     cos, sin = angles.cos().to(x.device, x.dtype), angles.sin().to(x.device, x.dtype)  # (L, d / 2) each
     even, odd = x[..., 0::2], x[..., 1::2]  # (..., L, d / 2) each

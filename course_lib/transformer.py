@@ -10,7 +10,7 @@ from .kv_cache import CacheGroup
 from .masking import causal_mask, padding_mask
 from .positional_encoding import PositionalEncoding
 from .tokens import PAD_ID
-from .validation import require_non_negative_int, require_positive_int
+from .validation import require_non_negative_int, require_positive_int, require_token_batch
 
 
 def require_pad_id(pad_id: int, src_vocab_size: int, tgt_vocab_size: int) -> None:
@@ -45,6 +45,7 @@ class Transformer(nn.Module):
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Source ids (B, Ls) -> (memory (B, Ls, d_model), src_mask (B, 1, 1, Ls))."""
+        require_token_batch("src", src, nonempty=True)
         src_mask = padding_mask(src, self.pad_id)  # (B, 1, 1, Ls)
         x = self.positions(self.src_embed(src))  # (B, Ls, d_model)
         return self.encoder(x, src_mask), src_mask
@@ -52,6 +53,7 @@ class Transformer(nn.Module):
     def decode_states(self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor,
                       cache: CacheGroup | None = None) -> torch.Tensor:
         """Target ids (B, Lt) -> the decoder's output vectors (B, Lt, d_model); with a cache, only new positions."""
+        require_token_batch("tgt", tgt, nonempty=True)
         offset = 0 if cache is None else cache.length
         x = self.positions(self.tgt_embed(tgt), offset=offset)  # (B, Lt, d_model)
         # without a cache: padding & causal; with one, attention applies the causal offset itself

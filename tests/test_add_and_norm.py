@@ -29,6 +29,21 @@ def test_layer_norm_equals_torch(dtype, fused, eps):
     assert max_abs_diff(ours(x), ref(x)) <= TOL[dtype]
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+@pytest.mark.parametrize("weights", ["float32_weights", "same_weights"])
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+def test_layer_norm_keeps_a_half_precision_dtype(half, weights, fused):
+    """Like nn.LayerNorm: float16/bfloat16 in, the same dtype out, within one unit in the last place of it."""
+    ours, ref = _norm_pair(16, torch.float32)
+    if weights == "same_weights":
+        ours, ref = ours.to(half), ref.to(half)
+    x = (3 * torch.randn(4, 5, 16) + 1.5).to(half)
+    out, expected = set_fused(ours, fused)(x), ref(x)
+    assert out.dtype == expected.dtype == half  # the explicit path used to return float32
+    ulp = torch.finfo(half).eps * expected.float().abs().clamp(min=1.0)  # one step between neighbours, or more
+    assert ((out.float() - expected.float()).abs() <= ulp).all()
+
+
 def test_set_fused_switches_back_and_leaves_the_class_default():
     norm = LayerNorm(4)
     set_fused(norm)

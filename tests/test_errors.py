@@ -4,23 +4,34 @@ import re
 
 import pytest
 import torch
+from conftest import max_abs_diff
 from torch import nn
 
 from course_lib import (
+    CrossAttentionCache,
     Decoder,
     Encoder,
     EncoderLayer,
+    GroupedQueryAttention,
     KVCache,
     LayerNorm,
     MultiHeadAttention,
+    MultiHeadLatentAttention,
     PositionalEncoding,
     PositionwiseFeedForward,
+    RMSNorm,
     TokenEmbedding,
     Transformer,
+    apply_rope,
+    apply_rope_interleaved,
     causal_mask,
+    expand_kv_heads,
     fused_attention,
+    mla_sizes,
     padding_mask,
+    rotate_half,
     scaled_dot_product_attention,
+    set_fused,
     sinusoidal_positional_encoding,
 )
 from course_lib.interop import from_torch, from_torch_mask
@@ -295,7 +306,7 @@ def test_cache_batch_size_mismatch():
 def test_cache_sizes(build, exc, message):
     with _raises(exc, message):
         build()
-    assert KVCache(2, None).max_len is None  # allowed: sized by the first append (cross-attention memory)
+    assert CrossAttentionCache(2).max_len is None  # sized by the first append, the memory
 
 
 def test_cache_checks_every_append():
@@ -402,3 +413,328 @@ def test_cached_self_attention_checks_the_mask_first():
                              "of shape (1, 2, 2, 3)"):
         mha(torch.randn(1, 2, 8), mask=torch.ones(1, 1, 1, 2, dtype=torch.bool), cache=cache)
     assert cache.length == 1  # nothing was appended by the rejected call
+
+
+# ================================================================ issue 16: the API's bad inputs
+# Each of these gave a silently wrong answer or a raw torch error (IndexError, AttributeError, a dtype
+# RuntimeError) before; each now raises one ValueError/TypeError naming the argument.
+
+# ---------------------------------------------------------------- the cache's kind
+
+def _steps_with_a_separate_key(module, x, cache):
+    """The issue's example: equal but distinct key and value tensors at every step (x[:, t:t+1] makes a new view)."""
+    for t in range(x.size(1)):
+        module(x[:, t : t + 1], x[:, t : t + 1], x[:, t : t + 1], cache=cache)
+
+
+@pytest.mark.parametrize("kind", ["mha", "gqa"])
+def test_a_self_attention_cache_refuses_a_separate_key(kind):
+    module = MultiHeadAttention(8, 2) if kind == "mha" else GroupedQueryAttention(8, 4, 2)
+    cache = module.new_cache(2, 4)
+    message = ("a KVCache caches self-attention, whose keys and values come from the query: key must be None or "
+               "the query itself, got another Tensor (attention on a memory takes a CrossAttentionCache)")
+    with _raises(ValueError, message):  # used to be read as cross-attention on a one-position memory
+        _steps_with_a_separate_key(module, torch.randn(2, 4, 8), cache)
+    x = torch.randn(2, 1, 8)
+    with _raises(ValueError, "value must be None or the query itself, got another Tensor"):
+        module(x, x, x.clone(), cache=cache)
+    assert cache.length == 0  # nothing was appended by the refused calls
+
+
+@pytest.mark.parametrize("kind", ["mha", "gqa"])
+def test_a_cross_attention_cache_needs_the_memory_as_key(kind):
+    module = MultiHeadAttention(8, 2) if kind == "mha" else GroupedQueryAttention(8, 4, 2)
+    with _raises(ValueError, "a CrossAttentionCache holds the keys and values of a memory, so key must be the memory "
+                             "(attn(x, memory, cache=cache)), got key=None"):
+        module(torch.randn(2, 1, 8), cache=CrossAttentionCache(2))
+
+
+def test_latent_attention_refuses_a_cross_attention_cache():
+    mla = MultiHeadLatentAttention(8, 2, **mla_sizes(8, 2))
+    with _raises(ValueError, "so key must be the memory (attn(x, memory, cache=cache)), got key=None"):
+        mla(torch.randn(2, 1, 8), cache=CrossAttentionCache(2))
+
+
+def test_a_filled_cross_attention_cache_refuses_another_memory():
+    mha, cache = MultiHeadAttention(8, 2), CrossAttentionCache(2)
+    mha(torch.randn(2, 1, 8), torch.randn(2, 5, 8), cache=cache)
+    with _raises(ValueError, "this CrossAttentionCache holds a memory of 5 positions, got key of shape (2, 7, 8): "
+                             "a new memory needs a new CrossAttentionCache"):
+        mha(torch.randn(2, 1, 8), torch.randn(2, 7, 8), cache=cache)  # used to attend to the old memory silently
+    with _raises(ValueError, "the cache was made for batch_size=2, got key with batch 1"):
+        mha(torch.randn(1, 1, 8), torch.randn(1, 5, 8), cache=cache)  # used to broadcast the old memory's batch
+
+
+def test_a_self_attention_cache_needs_max_len():
+    with _raises(TypeError, "max_len must be an int, the positions this self-attention cache can hold, got None "
+                            "(a cross-attention cache, sized by its memory, is CrossAttentionCache(batch_size))"):
+        MultiHeadAttention(8, 2).new_cache(2, None)
+
+
+def test_a_decoder_needs_its_cache_group():
+    dec, x, memory = Decoder(2, 8, 2, 16).eval(), torch.randn(2, 1, 8), torch.randn(2, 5, 8)
+    with _raises(TypeError, "cache must be the CacheGroup of Decoder.new_cache(batch_size, max_len), got KVCache"):
+        dec(x, memory, cache=KVCache(2, 4))
+    with _raises(ValueError, "cache must be the CacheGroup of Decoder.new_cache(batch_size, max_len), holding [0, 1], "
+                             "got a CacheGroup holding ['self_attn', 'cross_attn']"):
+        dec(x, memory, cache=dec.layers[0].new_cache(2, 4))
+    with _raises(TypeError, "cache must be the CacheGroup of DecoderLayer.new_cache(batch_size, max_len), got KVCache"):
+        dec.layers[0](x, memory, cache=KVCache(2, 4))
+    with _raises(TypeError, "cache must be one attention module's cache, a KVCache (self-attention) or a "
+                            "CrossAttentionCache, got CacheGroup"):
+        dec.layers[0].self_attn(x, cache=dec.layers[0].new_cache(2, 4))
+
+
+# ---------------------------------------------------------------- reorder
+
+@pytest.mark.parametrize("make", [lambda: KVCache(2, 4), lambda: _tiny_transformer().new_cache(2, 4)],
+                         ids=["cache", "group"])
+@pytest.mark.parametrize("indices, exc, message", [
+    (torch.tensor([0, 2]), ValueError,
+     "indices holds row 2, outside the batch: rows must be in [0, 2) for batch_size=2"),
+    (torch.tensor([-1, 0]), ValueError,
+     "indices holds row -1, outside the batch: rows must be in [0, 2) for batch_size=2"),
+    (torch.tensor([0.0, 1.0]), TypeError, "indices must hold integer rows (torch.long), got dtype torch.float32"),
+    ([0, 1], TypeError, "indices must be a tensor of rows, got list"),
+    (torch.tensor([], dtype=torch.long), ValueError,
+     "indices must be a non-empty 1-D tensor, the rows of the new batch, got shape (0,)"),
+    (torch.tensor([[0, 1]]), ValueError, "indices must be a non-empty 1-D tensor, the rows of the new batch, "
+                                         "got shape (1, 2)"),
+], ids=["past_the_end", "negative", "float", "list", "empty", "2d"])
+def test_reorder_checks_its_indices(make, indices, exc, message):
+    cache = make()
+    with _raises(exc, message):
+        cache.reorder(indices)
+    assert cache.batch_size == 2
+
+
+# ---------------------------------------------------------------- attention inputs
+
+def test_value_batch_must_match_the_query():
+    x = torch.randn(2, 3, 8)
+    with _raises(ValueError, "query and value must have the same batch size, got 2 and 1"):
+        MultiHeadAttention(8, 2)(x, x, x[:1])  # used to broadcast the one value row to both queries
+
+
+@pytest.mark.parametrize("value, message", [
+    ((2, 3, 5), "value must be (batch, length, d_model=8), got shape (2, 3, 5)"),
+    ((2, 4, 8), "value must have the key's length 3, got value of shape (2, 4, 8) and key of shape (2, 3, 8)"),
+], ids=["width", "length"])
+def test_value_must_fit_the_key(value, message):
+    x = torch.randn(2, 3, 8)
+    with _raises(ValueError, message):
+        MultiHeadAttention(8, 2)(x, x, torch.randn(*value))
+
+
+@pytest.mark.parametrize("query, key, message", [
+    (torch.ones(2, 3, 8, dtype=torch.long), None, "query must be a floating-point tensor, got dtype torch.int64"),
+    (torch.randn(2, 3, 8, dtype=torch.float64), None,
+     "query has dtype torch.float64, the module's weights torch.float32: give them one dtype (.to()), "
+     "or run under torch.autocast"),
+    (torch.randn(2, 3, 8), torch.randn(2, 3, 8, dtype=torch.float64),
+     "key has dtype torch.float64, the module's weights torch.float32"),
+], ids=["integer_query", "float64_query", "float64_key"])
+def test_attention_dtypes(query, key, message):
+    with _raises(TypeError, message):
+        MultiHeadAttention(8, 2)(query, key)
+
+
+def test_latent_attention_dtypes():
+    mla = MultiHeadLatentAttention(8, 2, **mla_sizes(8, 2))
+    with _raises(TypeError, "query has dtype torch.float64, the module's weights torch.float32"):
+        mla(torch.randn(2, 3, 8, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("q, k, exc, message", [
+    (torch.randn(1, 2, 4), torch.randn(1, 2, 4, dtype=torch.float64), TypeError,
+     "k has dtype torch.float64, q torch.float32"),
+    (torch.ones(1, 2, 4, dtype=torch.long), torch.ones(1, 2, 4, dtype=torch.long), TypeError,
+     "q must be a floating-point tensor, got dtype torch.int64"),
+    (torch.randn(1, 2, 4), torch.randn(4), ValueError, "k must be (..., length, dim), got shape (4,)"),
+], ids=["mixed", "integer", "one_dim"])
+def test_attention_function_dtypes_and_dims(q, k, exc, message):
+    for fn in (scaled_dot_product_attention, fused_attention):
+        with _raises(exc, message):
+            fn(q, k, k)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(dropout_p=-0.1), "dropout_p must be in [0, 1), got dropout_p=-0.1"),
+    (dict(dropout_p=1.0), "dropout_p must be in [0, 1), got dropout_p=1.0"),
+    (dict(scale=float("nan")), "scale must be a finite number > 0, got scale=nan"),
+    (dict(scale=float("inf")), "scale must be a finite number > 0, got scale=inf"),
+    (dict(scale=0.0), "scale must be a finite number > 0, got scale=0.0"),
+    (dict(scale=-0.5), "scale must be a finite number > 0, got scale=-0.5"),
+], ids=["negative_dropout", "dropout_one", "nan_scale", "inf_scale", "zero_scale", "negative_scale"])
+def test_attention_function_dropout_and_scale(kwargs, message):
+    q = torch.randn(1, 2, 4)
+    for fn in (scaled_dot_product_attention, fused_attention):
+        with _raises(ValueError, message):  # a negative rate and a NaN scale used to run (NaN out)
+            fn(q, q, q, **kwargs)
+
+
+def test_mixed_dtypes_under_autocast_are_allowed():
+    """Under torch.autocast a bf16 query meets fp32 weights by design: no dtype error there."""
+    mha = MultiHeadAttention(8, 2)
+    x = torch.randn(2, 3, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mha(x.bfloat16(), x)
+    assert out.dtype == torch.bfloat16 and out.shape == (2, 3, 8)
+
+
+@pytest.mark.parametrize("mask", [torch.tensor([True, True, False]), torch.tensor(True)], ids=["1d", "0d"])
+def test_fused_attention_takes_every_mask_check_mask_accepts(mask):
+    q, k, v = torch.randn(2, 1, 4, 8), torch.randn(2, 1, 3, 8), torch.randn(2, 1, 3, 8)
+    expected, _ = scaled_dot_product_attention(q, k, v, mask)
+    assert max_abs_diff(fused_attention(q, k, v, mask), expected) <= 1e-6  # used to raise IndexError
+    mha, x = MultiHeadAttention(8, 2).eval(), torch.randn(2, 3, 8)
+    explicit = mha(x, mask=mask)
+    assert max_abs_diff(set_fused(mha)(x, mask=mask), explicit) <= 1e-6
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+def test_grouped_query_attention_on_an_empty_batch(fused):
+    gqa = set_fused(GroupedQueryAttention(8, 4, 2), fused)
+    out = gqa(torch.randn(0, 3, 8))  # used to fail in a reshape, as MultiHeadAttention does not
+    assert out.shape == (0, 3, 8)
+
+
+@pytest.mark.parametrize("x, num_heads, message", [
+    (torch.randn(1, 2, 3, 4), 3, "num_heads=3 is not divisible by x.size(1)=2"),
+    (torch.randn(2, 3, 4), 4, "x must be (batch, num_kv_heads >= 1, length, d_k), got shape (2, 3, 4)"),
+], ids=["not_divisible", "three_dims"])
+def test_expand_kv_heads_checks_the_head_count(x, num_heads, message):
+    with _raises(ValueError, message):
+        expand_kv_heads(x, num_heads)
+
+
+# ---------------------------------------------------------------- LayerNorm
+
+@pytest.mark.parametrize("fused", [False, True], ids=["explicit", "fused"])
+@pytest.mark.parametrize("x, exc, message", [
+    (torch.randn(2, 1), ValueError, "x must be (..., d_model=8), got shape (2, 1)"),
+    (torch.randn(2, 5), ValueError, "x must be (..., d_model=8), got shape (2, 5)"),
+    (torch.ones(2, 8, dtype=torch.long), TypeError, "x must be a floating-point tensor, got dtype torch.int64"),
+], ids=["last_dim_1", "width_5", "integer"])
+def test_layer_norm_input(fused, x, exc, message):
+    with _raises(exc, message):  # a last dim of 1 used to return the bias broadcast to 8
+        set_fused(LayerNorm(8), fused)(x)
+
+
+def test_rms_norm_input_width():
+    with _raises(ValueError, "x must be (..., dim=8), got shape (2, 1)"):
+        RMSNorm(8)(torch.randn(2, 1))
+
+
+# ---------------------------------------------------------------- positions and RoPE
+
+def test_positional_encoding_needs_floating_point_input():
+    with _raises(TypeError, "x must be a floating-point tensor, got dtype torch.int64"):
+        PositionalEncoding(8)(torch.ones(1, 3, 8, dtype=torch.long))  # used to truncate the encoding to ints
+
+
+@pytest.mark.parametrize("fn", [apply_rope, apply_rope_interleaved])
+def test_rope_input(fn):
+    with _raises(TypeError, "x must be a floating-point tensor, got dtype torch.int64"):
+        fn(torch.ones(1, 3, 4, dtype=torch.long))  # used to return zeros
+    with _raises(ValueError, "x must be (..., length, dim), time on dim -2, got shape (4,)"):
+        fn(torch.randn(4))
+
+
+def test_rotate_half_needs_pairs():
+    with _raises(ValueError, "RoPE rotates pairs of dimensions, so the last dim must be even, got x.size(-1)=3"):
+        rotate_half(torch.randn(2, 3))
+
+
+@pytest.mark.parametrize("base", [0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("fn", [apply_rope, apply_rope_interleaved])
+def test_rope_base_must_be_positive(fn, base):
+    with _raises(ValueError, f"base must be a finite number > 0, got base={base}"):  # used to give NaN
+        fn(torch.randn(1, 3, 4), base=base)
+
+
+def test_latent_attention_rope_base_must_be_positive():
+    with _raises(ValueError, "rope_base must be a finite number > 0, got rope_base=0"):
+        MultiHeadLatentAttention(8, 2, **mla_sizes(8, 2), rope_base=0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: causal_mask(3, offset=1.5),
+    lambda: apply_rope(torch.randn(1, 3, 4), offset=1.5),
+    lambda: apply_rope_interleaved(torch.randn(1, 3, 4), offset=1.5),
+], ids=["causal_mask", "apply_rope", "apply_rope_interleaved"])
+def test_offsets_must_be_ints(call):
+    with _raises(TypeError, "offset must be an int, got float 1.5"):  # used to shift by a fraction
+        call()
+
+
+# ---------------------------------------------------------------- token ids, pad_id, dropout, lengths
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16])
+def test_token_ids_of_a_small_integer_dtype(dtype):
+    with _raises(TypeError, f"tokens must hold integer token ids (torch.long), got dtype {dtype}"):
+        TokenEmbedding(10, 8)(torch.ones(1, 3, dtype=dtype))
+
+
+@pytest.mark.parametrize("padding_idx, exc, message", [
+    (10, ValueError, "padding_idx must be in [0, 10) for vocab_size=10, got padding_idx=10"),
+    (-1, ValueError, "padding_idx must be in [0, 10) for vocab_size=10, got padding_idx=-1"),
+    (0.0, TypeError, "padding_idx must be an int, got float 0.0"),
+])
+def test_token_embedding_padding_idx(padding_idx, exc, message):
+    with _raises(exc, message):
+        TokenEmbedding(10, 8, padding_idx=padding_idx)
+    assert TokenEmbedding(10, 8, padding_idx=9).lookup.padding_idx == 9
+
+
+def test_padding_mask_needs_a_pad_id():
+    with _raises(TypeError, "pad_id must be an int, got NoneType None"):
+        padding_mask(torch.tensor([[4, 5, 0]]), None)
+
+
+@pytest.mark.parametrize("build", [
+    lambda p: MultiHeadAttention(8, 2, dropout=p),
+    lambda p: PositionwiseFeedForward(8, 16, dropout=p),
+    lambda p: PositionalEncoding(8, dropout=p),
+    lambda p: _tiny_transformer(dropout=p),
+], ids=["mha", "ffn", "positions", "transformer"])
+def test_dropout_must_be_a_number(build):
+    with _raises(TypeError, "dropout must be a number, got str '0.1'"):
+        build("0.1")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, memory, mask: m.decode(torch.ones(2, 0, dtype=torch.long), memory, mask),
+     "tgt must hold at least one position, got shape (2, 0)"),
+    (lambda m, memory, mask: m.decode(torch.ones(2, 0, dtype=torch.long), memory, mask, m.new_cache(2, 4)),
+     "tgt must hold at least one position, got shape (2, 0)"),
+    (lambda m, memory, mask: m.encode(torch.ones(2, 0, dtype=torch.long)),
+     "src must hold at least one position, got shape (2, 0)"),
+    (lambda m, memory, mask: m.encode(torch.tensor([4, 5])), "src must be (batch, length), got shape (2,)"),
+], ids=["decode", "decode_cached", "encode", "encode_1d"])
+def test_transformer_names_its_empty_sequences(call, message):
+    model = _tiny_transformer().eval()
+    memory, src_mask = model.encode(torch.tensor([[4, 5, 6], [7, 8, 0]]))
+    with _raises(ValueError, message):  # used to say "size must be a positive int", about causal_mask
+        call(model, memory, src_mask)
+
+
+# ---------------------------------------------------------------- lists where tensors belong
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: MultiHeadAttention(8, 2)([[0.0] * 8]), "query must be a floating-point tensor, got list"),
+    (lambda: MultiHeadAttention(8, 2)(torch.randn(1, 2, 8), mask=[[True, True]]),
+     "mask must be a bool tensor (True = may attend), got list"),
+    (lambda: scaled_dot_product_attention([[0.0]], [[0.0]], [[0.0]]), "q must be a floating-point tensor, got list"),
+    (lambda: fused_attention([[0.0]], [[0.0]], [[0.0]]), "q must be a floating-point tensor, got list"),
+    (lambda: LayerNorm(8)([0.0] * 8), "x must be a floating-point tensor, got list"),
+    (lambda: PositionalEncoding(8)([[[0.0] * 8]]), "x must be a floating-point tensor, got list"),
+    (lambda: apply_rope([[0.0] * 4]), "x must be a floating-point tensor, got list"),
+    (lambda: rotate_half([0.0] * 4), "x must be a tensor, got list"),
+    (lambda: expand_kv_heads([[0.0]], 2), "x must be a tensor, got list"),
+    (lambda: padding_mask([[4, 5, 0]], 0), "tokens must be a tensor, got list"),
+], ids=["mha", "mask", "attention", "fused_attention", "layer_norm", "positions", "apply_rope", "rotate_half",
+        "expand_kv_heads", "padding_mask"])
+def test_lists_where_tensors_belong(call, message):
+    with _raises(TypeError, message):  # each used to fail with an AttributeError ('list' object has no ...)
+        call()

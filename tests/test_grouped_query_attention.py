@@ -9,6 +9,7 @@ from conftest import TOL, max_abs_diff, randomize_
 from torch import nn
 
 from course_lib import (
+    CrossAttentionCache,
     GroupedQueryAttention,
     MultiHeadAttention,
     causal_mask,
@@ -152,7 +153,7 @@ def test_cross_attention_projects_the_memory_once():
     full = gqa(queries, memory)
     calls = []
     gqa.k_proj.register_forward_hook(lambda *_: calls.append(1))
-    cache = gqa.new_cache(B, None)
+    cache = CrossAttentionCache(B)
     steps = torch.cat([gqa(queries[:, t : t + 1], memory, cache=cache) for t in range(3)], dim=1)
     assert len(calls) == 1 and cache.length == 5
     assert max_abs_diff(steps, full) <= TOL[F64]

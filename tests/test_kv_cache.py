@@ -10,6 +10,7 @@ from course_lib import (
     BOS_ID,
     PAD_ID,
     CacheGroup,
+    CrossAttentionCache,
     Decoder,
     GroupedQueryAttention,
     KVCache,
@@ -146,7 +147,7 @@ def test_cross_attention_cache_in_another_dtype():
     mha = MultiHeadAttention(D, HEADS)
     memory, queries = torch.randn(B, 5, D), torch.randn(B, 3, D)
     full = mha(queries, memory)
-    cache = mha.new_cache(B, None, dtype=torch.bfloat16)
+    cache = CrossAttentionCache(B, dtype=torch.bfloat16)
     steps = torch.cat([mha(queries[:, t : t + 1], memory, cache=cache) for t in range(3)], dim=1)
     assert cache.buffers["k"].dtype == torch.bfloat16 and steps.dtype == torch.float32
     assert max_abs_diff(steps, full) <= 5e-2
@@ -197,7 +198,7 @@ def test_a_later_append_with_another_batch_size_raises():
     mha = MultiHeadAttention(D, HEADS)
     cache = mha.new_cache(2, 4)
     mha(torch.randn(2, 1, D), cache=cache)
-    with pytest.raises(ValueError, match=re.escape("the cache was made for batch_size=2, got k with batch 1")):
+    with pytest.raises(ValueError, match=re.escape("the cache was made for batch_size=2, got query with batch 1")):
         mha(torch.randn(1, 1, D), cache=cache)  # used to broadcast into both rows silently
     assert cache.length == 1
 
@@ -241,6 +242,23 @@ def test_key_is_query_with_a_cache_is_self_attention(kind, call):
         outs.append(module(token, token, cache=cache) if call == "key" else module(token, token, token, cache=cache))
     assert cache.length == L  # it grew: self-attention, not a cross-attention memory of one position
     assert max_abs_diff(torch.cat(outs, dim=1), full) <= TOL
+
+
+@pytest.mark.parametrize("self_attention", ["mha", "mla"])
+def test_each_decoder_layer_holds_a_cache_of_each_kind(self_attention):
+    cache = Decoder(2, D, HEADS, 16, self_attention=self_attention).new_cache(B, L)
+    for i in range(2):
+        assert type(cache[i]["self_attn"]) is KVCache and cache[i]["self_attn"].max_len == L
+        assert type(cache[i]["cross_attn"]) is CrossAttentionCache and cache[i]["cross_attn"].max_len is None
+
+
+def test_the_cache_kind_not_the_key_object_decides():
+    """A CrossAttentionCache given the queries themselves as memory attends to them as a fixed memory."""
+    mha = MultiHeadAttention(D, HEADS).double()
+    x = torch.randn(B, 3, D, dtype=F64)
+    cache = CrossAttentionCache(B)
+    assert max_abs_diff(mha(x, x, cache=cache), mha(x)) <= TOL  # no causal mask: x is a memory here
+    assert cache.length == 3
 
 
 def test_decoder_cache_nbytes_counts_self_and_cross():
@@ -313,7 +331,7 @@ def test_reorder_then_decode_equals_full_on_reordered_batch(indices):
 
 
 def test_cache_group_reorders_and_counts_every_member():
-    a, b = KVCache(2, 4), KVCache(2, None)
+    a, b = KVCache(2, 4), CrossAttentionCache(2)
     a.append(k=torch.arange(2.0).view(2, 1, 1).expand(2, 3, 1))
     b.append(v=torch.arange(2.0).view(2, 1, 1).expand(2, 5, 1))
     group = CacheGroup({"self_attn": a, "cross_attn": b})
@@ -335,7 +353,7 @@ def test_cross_attention_projects_the_memory_once():
     calls = {"k": 0, "v": 0}
     hooks = [mha.k_proj.register_forward_hook(lambda *_: calls.__setitem__("k", calls["k"] + 1)),
              mha.v_proj.register_forward_hook(lambda *_: calls.__setitem__("v", calls["v"] + 1))]
-    cache = mha.new_cache(B, None)
+    cache = CrossAttentionCache(B)
     outs = []
     for t in range(4):
         outs.append(mha(queries[:, t : t + 1], memory, cache=cache))
