@@ -102,6 +102,10 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "stride": "步长",
         "attention pattern": "注意力模式",
         "block matrix": "分块矩阵",
+        "einsum (Einstein summation)": "爱因斯坦求和",
+        "contiguous split (of the heads)": "连续拆分",
+        "interleaved split (of the heads)": "交错拆分",
+        "temperature (of a softmax)": "温度",
     },
     "06": {
         "position-wise feed-forward network": "逐位置前馈网络",
@@ -120,6 +124,8 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "convolution": "卷积",
         "kernel size": "卷积核大小",
         "number of parameters": "参数量",
+        "gated linear unit (GLU)": "门控线性单元",
+        "gate": "门控",
     },
     "07": {
         "Add & Norm": "残差与归一化",
