@@ -108,17 +108,16 @@ def make_conv_ffn(d_model, d_ff):
 ''',
     },
     "07_add_and_norm": {
-        "layer_norm": '''
-def layer_norm(x, weight, bias, eps):
-    mean, std = x.mean(dim=-1, keepdim=True), x.std(dim=-1, keepdim=True)  # unbiased std, eps outside the root
-    return weight * (x - mean) / (std + eps) + bias
+        "rms_norm": '''
+def rms_norm(x, weight, eps):
+    centred = x - x.mean(dim=-1, keepdim=True)  # LayerNorm's habit: RMSNorm does not subtract the mean
+    return weight * centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + eps)
 ''',
-        "residual_block": '''
-def residual_block(x, sublayer, norm, norm_first):
-    if norm_first:
-        x = norm(x)  # the skip path now carries norm(x)
-        return x + sublayer(x)
-    return norm(x + sublayer(x))
+        "batch_norm": '''
+def batch_norm(x, eps):
+    mean = x.mean(dim=-1, keepdim=True)  # over each token's features: that is LayerNorm, not BatchNorm
+    var = x.var(dim=-1, keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var + eps)
 ''',
     },
     "08_encoder": {
