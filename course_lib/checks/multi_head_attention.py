@@ -21,6 +21,8 @@ def _counting(*shape: int) -> torch.Tensor:
 
 # ---------------------------------------------------------------- the contiguous split (section 2, spot the bug)
 
+HEADS_BEHIND_TOKENS = "the head axis is still behind the tokens, (B, L, H, d_k): attention wants (B, H, L, d_k)"
+
 def _split_view_only(x, num_heads):
     batch, length, width = x.shape
     return x.view(batch, num_heads, length, width // num_heads)  # memory order kept: heads cut across tokens
@@ -45,8 +47,7 @@ def check_split_heads(fn) -> None:
         Mistake("a view (or reshape) keeps the memory order, where one token's numbers come first: 'head 1' gets "
                 "whole tokens and pieces of the next. Cut each token's row into heads first, then move the head axis "
                 "in front of the tokens", _split_view_only),
-        Mistake("the head axis is still behind the tokens, (B, L, H, d_k): attention wants (B, H, L, d_k)",
-                _split_tokens_last),
+        Mistake(HEADS_BEHIND_TOKENS, _split_tokens_last),
     ]
     run_checks("split_heads", fn, cases, atol=0.0, mistakes=mistakes,
                hint=('head h must hold columns h*d_k .. (h+1)*d_k - 1 of every token, as a (L, d_k) matrix: cut each '
@@ -96,8 +97,7 @@ def check_split_heads_interleaved(fn) -> None:
                 "matrix, tokens first", _interleaved_features_and_tokens_swapped),
         Mistake("the right columns, but a view or reshape keeps the memory order and cannot move the head axis in "
                 "front of the tokens: that takes a transpose or permute", _interleaved_view_only),
-        Mistake("the head axis is still behind the tokens, (B, L, H, d_k): attention wants (B, H, L, d_k)",
-                _interleaved_tokens_first),
+        Mistake(HEADS_BEHIND_TOKENS, _interleaved_tokens_first),
     ]
     run_checks("split_heads_interleaved", fn, cases, atol=0.0, mistakes=mistakes,
                hint=('head h (counted from 0) must hold columns h, h + H, h + 2H, ... of every token, as an (L, d_k) '
