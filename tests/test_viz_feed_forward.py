@@ -87,16 +87,16 @@ def test_activation_data():
     assert torch.equal(data["x"], torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=torch.float64))
     assert torch.equal(data["relu"], torch.tensor([0.0, 0.0, 0.0, 1.0, 2.0], dtype=torch.float64))
     torch.testing.assert_close(data["gelu"], F.gelu(data["x"]))
+    torch.testing.assert_close(data["swish"], data["x"] * torch.sigmoid(data["x"]))  # Swish(x) = x sigmoid(x)
 
 
-def test_plot_activations_draws_both_curves():
+def test_plot_activations_draws_the_three_curves():
     data = viz.activation_data()
     fig = viz.plot_activations(data)
     ax = fig.axes[0]
-    relu, gelu = ax.lines[:2]
-    np.testing.assert_allclose(relu.get_ydata(), data["relu"].numpy())
-    np.testing.assert_allclose(gelu.get_ydata(), data["gelu"].numpy())
-    assert ax.get_legend_handles_labels()[1] == ["relu", "gelu"]
+    for line, name in zip(ax.lines[:3], ("relu", "gelu", "swish"), strict=True):
+        np.testing.assert_allclose(line.get_ydata(), data[name].numpy())
+    assert ax.get_legend_handles_labels()[1] == ["relu", "gelu", "swish (SiLU)"]
 
 
 def test_plot_ffn_draws_the_hidden_values_and_the_line():
@@ -104,8 +104,11 @@ def test_plot_ffn_draws_the_hidden_values_and_the_line():
     hidden = viz.hidden_data(viz.example_input(), w, "relu")
     line = viz.line_data(w, "relu")
     fig = viz.plot_ffn(hidden, line, viz.TOKENS, title="a title")
-    heat_ax, line_ax = fig.axes
+    heat_ax, line_ax, bar_ax = fig.axes
     np.testing.assert_allclose(heat_ax.images[0].get_array(), hidden["hidden"].numpy())
+    # the colorbar reads the heatmap's values: 0 (silent units) up to the largest hidden value
+    assert heat_ax.images[0].colorbar.ax is bar_ax and bar_ax.get_ylabel() == "hidden value"
+    assert bar_ax.get_ylim() == pytest.approx((0.0, hidden["hidden"].max().item()))
     assert [t.get_text() for t in heat_ax.get_yticklabels()] == ["I", "love", "AI"]
     assert heat_ax.get_xlabel() == "hidden unit (d_ff = 16)"
     assert heat_ax.get_title() == f"hidden activations: {hidden['zero_share'].mean().item():.0%} exactly zero"

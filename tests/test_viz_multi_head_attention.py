@@ -91,3 +91,26 @@ def test_explorer_shows_the_head_and_the_average(monkeypatch):
 def test_explorer_rejects_a_head_outside_1_to_4(head):
     with pytest.raises(ValueError, match=rf"head must be an int in 1..4, got head={head!r}"):
         viz.explore_heads(head=head)
+
+
+def test_head_layout_data_gives_each_head_its_columns():
+    layouts = viz.head_layout_data(8, 2)
+    assert layouts["contiguous"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert layouts["interleaved"].tolist() == [0, 1, 0, 1, 0, 1, 0, 1]
+    six = viz.head_layout_data(6, 3)
+    assert six["contiguous"].tolist() == [0, 0, 1, 1, 2, 2] and six["interleaved"].tolist() == [0, 1, 2, 0, 1, 2]
+    one = viz.head_layout_data(4, 4)  # d_k = 1: the two layouts agree
+    assert torch.equal(one["contiguous"], one["interleaved"])
+    with pytest.raises(ValueError, match="d_model=6 is not divisible by num_heads=4"):
+        viz.head_layout_data(6, 4)
+
+
+def test_plot_head_layouts_labels_each_cell_with_its_head_counted_from_1():
+    layouts = viz.head_layout_data(8, 2)
+    fig = viz.plot_head_layouts(layouts)
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.images[0].get_array(), torch.stack(list(layouts.values())).numpy())
+    assert [t.get_text() for t in ax.texts] == ["1", "1", "1", "1", "2", "2", "2", "2",
+                                                "1", "2", "1", "2", "1", "2", "1", "2"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["contiguous", "interleaved"]
+    assert ax.get_title() == "2 heads of d_k = 4: two layouts"

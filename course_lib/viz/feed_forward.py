@@ -73,18 +73,22 @@ def line_data(weights: dict[str, torch.Tensor], activation: str = "relu", direct
     return {"t": t, "output": output, "kinks": kinks}
 
 
+# the curves plot_activations draws: ReLU, GELU x Phi(x), and Swish (SiLU) x sigmoid(x), SwiGLU's gate
+CURVES = {"relu": "relu", "gelu": "gelu", "swish": "swish (SiLU)"}
+
+
 def activation_data(span: float = 4.0, steps: int = 161) -> dict[str, torch.Tensor]:
-    """Each activation on a grid: {"x": (S,), "relu": (S,), "gelu": (S,)}."""
+    """Each activation on a grid: {"x": (S,), "relu": (S,), "gelu": (S,), "swish": (S,)}."""
     x = torch.linspace(-span, span, steps, dtype=torch.float64)  # (S,)
-    return {"x": x, "relu": F.relu(x), "gelu": F.gelu(x)}
+    return {"x": x, "relu": F.relu(x), "gelu": F.gelu(x), "swish": F.silu(x)}
 
 
 def plot_activations(data: dict[str, torch.Tensor], ax=None):
-    """ReLU and GELU side by side on one axes; return the figure."""
+    """ReLU, GELU and Swish on one axes; return the figure."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
-    for name in ("relu", "gelu"):
-        ax.plot(data["x"].numpy(), data[name].numpy(), label=name)
+    for name, label in CURVES.items():
+        ax.plot(data["x"].numpy(), data[name].numpy(), label=label)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("pre-activation  $xW_1 + b_1$")
     ax.set_ylabel("hidden value")
@@ -95,11 +99,12 @@ def plot_activations(data: dict[str, torch.Tensor], ax=None):
 
 
 def plot_ffn(hidden: dict, line: dict, tokens=TOKENS, title: str | None = None):
-    """Left: the hidden activations (tokens x d_ff). Right: two output components along the input line, relu's
-    kinks as dotted lines. Return the figure."""
+    """Left: the hidden activations (tokens x d_ff) with a colorbar. Right: two output components along the input
+    line, relu's kinks as dotted lines. Return the figure."""
     fig, (heat_ax, line_ax) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.3, 1]})
     values = hidden["hidden"]
-    heat_ax.imshow(values.numpy(), cmap="viridis", aspect="auto", interpolation="nearest")
+    image = heat_ax.imshow(values.numpy(), cmap="viridis", aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=heat_ax, label="hidden value", pad=0.02)
     heat_ax.set_yticks(range(len(tokens)), tokens)
     heat_ax.set_xlabel(f"hidden unit (d_ff = {values.size(1)})")
     share = hidden["zero_share"].mean().item()

@@ -99,3 +99,30 @@ def explore_heads(head: int = 1, sharpness: float = 8.0) -> None:
     axes[1].set_ylabel("")
     fig.tight_layout()
     plt.show()
+
+
+def head_layout_data(d_model: int = 8, num_heads: int = 2) -> dict[str, torch.Tensor]:
+    """Which head (counted from 0) owns each of the d_model columns of Q = XW^Q, (d_model,) per layout: contiguous
+    blocks of d_k columns (section 2, course_lib) or interleaved, every H-th column (exercise 1)."""
+    if d_model % num_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}")
+    columns = torch.arange(d_model)  # (d_model,)
+    return {"contiguous": columns // (d_model // num_heads), "interleaved": columns % num_heads}
+
+
+def plot_head_layouts(layouts: dict[str, torch.Tensor], ax=None):
+    """One row of cells per layout, a column of Q per cell, coloured and labelled by its head (counted from 1)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * len(next(iter(layouts.values()))) + 1.6, 0.5 * len(layouts) + 1.1))
+    owners = torch.stack(list(layouts.values()))  # (layouts, d_model)
+    ax.imshow(owners.numpy(), cmap="Pastel1", vmin=0, vmax=8, aspect="auto")
+    for row in range(owners.size(0)):
+        for column in range(owners.size(1)):
+            ax.text(column, row, f"{owners[row, column].item() + 1}", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(owners.size(1)))
+    ax.set_yticks(range(len(layouts)), list(layouts))
+    ax.set_xlabel("column of $Q = XW^Q$ (the number in a cell: the head that owns it)")
+    ax.set_title(f"{int(owners.max()) + 1} heads of d_k = {owners.size(1) // (int(owners.max()) + 1)}: two layouts",
+                 fontsize=10)
+    ax.figure.tight_layout()
+    return ax.figure

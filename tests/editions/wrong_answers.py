@@ -67,45 +67,57 @@ def masked_softmax(scores, mask):
 ''',
     },
     "05_multi_head_attention": {
-        "split_heads": '''
-def split_heads(x, num_heads):
-    batch, length, width = x.shape
-    return x.view(batch, num_heads, length, width // num_heads)  # a view without the transpose
+        "split_heads_interleaved": '''
+def split_heads_interleaved(x, num_heads):
+    batch, length, d_model = x.shape
+    return x.view(batch, length, num_heads, d_model // num_heads).transpose(1, 2)  # section 2's contiguous split
 ''',
-        "merge_heads": '''
-def merge_heads(x):
-    batch, heads, length, d_k = x.shape
-    return x.reshape(batch, length, heads * d_k)  # no transpose back
+        "interleave_columns": '''
+def interleave_columns(w, num_heads):
+    d_in, width = w.shape
+    return w.view(d_in, width // num_heads, num_heads).transpose(1, 2).reshape(d_in, width)  # the opposite way
 ''',
         "multi_head_attention": '''
+from course_lib.multi_head_attention import merge_heads, split_heads
+
+
 def multi_head_attention(x, w_q, w_k, w_v, w_o, num_heads):
-    q, k, v = (course_lib.split_heads(x @ w, num_heads) for w in (w_q, w_k, w_v))
-    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(x.size(-1)), dim=-1)  # d_model, not d_k
-    return course_lib.merge_heads(weights @ v) @ w_o
+    q, k, v = (split_heads(x @ w, num_heads) for w in (w_q, w_k, w_v))
+    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1)
+    return merge_heads(weights @ v)  # the heads are concatenated, never mixed by W^O
 ''',
     },
     "06_feed_forward": {
-        "feed_forward": '''
-def feed_forward(x, W1, b1, W2, b2):
-    return (x @ W1 + b1) @ W2 + b2  # no max(0, .) between the two maps
+        "swiglu_ffn": '''
+def swiglu_ffn(x, W, V, W2):
+    return (torch.sigmoid(x @ W) * (x @ V)) @ W2  # sigma(z), the original GLU's gate, not Swish z * sigma(z)
 ''',
         "make_conv_ffn": '''
+class ConvFeedForward(nn.Module):
+    def __init__(self, d_model, d_ff):
+        super().__init__()
+        self.conv1 = nn.Conv1d(d_model, d_ff, kernel_size=3, padding=1)  # the usual kernel size: mixes neighbours
+        self.conv2 = nn.Conv1d(d_ff, d_model, kernel_size=3, padding=1)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x.transpose(1, 2)))).transpose(1, 2)
+
+
 def make_conv_ffn(d_model, d_ff):
-    return nn.Sequential(nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model))  # no activation
+    return ConvFeedForward(d_model, d_ff)
 ''',
     },
     "07_add_and_norm": {
-        "layer_norm": '''
-def layer_norm(x, weight, bias, eps):
-    mean, std = x.mean(dim=-1, keepdim=True), x.std(dim=-1, keepdim=True)  # unbiased std, eps outside the root
-    return weight * (x - mean) / (std + eps) + bias
+        "rms_norm": '''
+def rms_norm(x, weight, eps):
+    centred = x - x.mean(dim=-1, keepdim=True)  # LayerNorm's habit: RMSNorm does not subtract the mean
+    return weight * centred / torch.sqrt(centred.pow(2).mean(dim=-1, keepdim=True) + eps)
 ''',
-        "residual_block": '''
-def residual_block(x, sublayer, norm, norm_first):
-    if norm_first:
-        x = norm(x)  # the skip path now carries norm(x)
-        return x + sublayer(x)
-    return norm(x + sublayer(x))
+        "batch_norm": '''
+def batch_norm(x, eps):
+    mean = x.mean(dim=-1, keepdim=True)  # over each token's features: that is LayerNorm, not BatchNorm
+    var = x.var(dim=-1, keepdim=True, unbiased=False)
+    return (x - mean) / torch.sqrt(var + eps)
 ''',
     },
     "08_encoder": {
