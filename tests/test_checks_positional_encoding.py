@@ -142,7 +142,8 @@ def test_positional_encoding_hints_name_each_mistake():
         max_len, d_model, lambda dim, d: 10000 ** (dim / d)), "Hint: a sine and its cosine share one angle")
     fails_with(check_positional_encoding, lambda max_len, d_model: _loop_table(
         max_len, d_model, lambda dim, d: 10000 ^ int(dim // 2 * 2 / d)), r"Hint: in Python \^ is bitwise XOR")
-    fails_with(check_positional_encoding, lambda max_len, d_model: vectorised(max_len, d_model)[:, [1, 0] * 2],
+    fails_with(check_positional_encoding,
+               lambda max_len, d_model: vectorised(max_len, d_model).view(max_len, -1, 2).flip(-1).flatten(1),
                "Hint: even dimensions .* hold the sine and odd ones the cosine")
     fails_with(check_positional_encoding, lambda max_len, d_model: torch.cat(
         [vectorised(max_len, d_model)[:, 0::2], vectorised(max_len, d_model)[:, 1::2]], dim=-1),
