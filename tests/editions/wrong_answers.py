@@ -7,6 +7,17 @@ Every exercise of every notebook must have an entry here: the test says which on
 """
 
 WRONG_ANSWERS: dict[str, dict[str, str]] = {
+    "00_overview": {
+        "relative_positions": '''
+def relative_positions(length):
+    positions = torch.arange(length)
+    return positions[:, None] - positions[None, :]  # i - j: the table transposed
+''',
+        "count_parameters": '''
+def count_parameters(model):
+    return sum(t.numel() for t in model.state_dict().values())  # state_dict also holds buffers
+''',
+    },
     "01_embeddings": {
         "encode": '''
 def encode(sentence, vocab):
