@@ -124,3 +124,11 @@ def test_the_default_init_is_token_embeddings():
     assert viz.INITS[viz.DEFAULT_INIT](64) == 64**-0.5
     table = TokenEmbedding(2000, 64).lookup.weight.detach()
     assert table.std().item() == pytest.approx(64**-0.5, rel=0.02)
+
+
+def test_the_size_legend_leaves_the_bars_free():
+    fig = viz.plot_similarity(viz.similarity_data(viz.token_vectors(256)), viz.TOKENS, viz.positional_norms(3, 256))
+    fig.canvas.draw()
+    bar_ax = fig.axes[2]
+    legend = bar_ax.get_legend().get_window_extent()
+    assert all(bar.get_window_extent().y1 < legend.y0 for bar in bar_ax.patches)

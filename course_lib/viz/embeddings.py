@@ -74,8 +74,9 @@ def plot_similarity(data: dict[str, torch.Tensor], tokens=TOKENS, pe_norm: torch
         ax.bar(where + 0.2, pe_norm.numpy(), width=0.4, label="positional encoding")
         ax.set_xticks(range(len(tokens)), tokens)
         ax.set_ylabel("norm")
+        ax.set_ylim(0, 1.35 * max(data["norm"].max().item(), pe_norm.max().item()))  # room for the legend on top
         ax.set_title("size: token vs position", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

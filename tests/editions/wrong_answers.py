@@ -19,17 +19,29 @@ def count_parameters(model):
 ''',
     },
     "01_embeddings": {
-        "encode": '''
-def encode(sentence, vocab):
-    return torch.tensor([vocab.get(word, 0) for word in sentence.split()])  # an unknown word becomes <pad>
+        "build_vocab": '''
+def build_vocab(corpus, min_count):
+    counts = {}
+    for line in corpus:
+        for word in line.split():
+            counts[word] = counts.get(word, 0) + 1
+    vocab = {token: i for i, token in enumerate(course_lib.SPECIAL_TOKENS)}
+    for word, count in counts.items():  # section 2's order of first appearance, not the most frequent first
+        if count >= min_count:
+            vocab[word] = len(vocab)
+    return vocab
 ''',
-        "scaled_embedding": '''
-def scaled_embedding(ids, table):
-    return table[ids] * table.size(1)  # d_model, not its square root
+        "table_gradient": '''
+def table_gradient(ids, grad_output, vocab_size):
+    d_model = grad_output.size(-1)
+    grad = torch.zeros(vocab_size, d_model, dtype=grad_output.dtype)
+    grad[ids.flatten()] = grad_output.reshape(-1, d_model) * math.sqrt(d_model)  # = keeps one of a repeated id's
+    grad[course_lib.PAD_ID] = 0.0
+    return grad
 ''',
-        "make_embedding": '''
-def make_embedding(vocab_size, d_model):
-    return course_lib.TokenEmbedding(vocab_size, d_model, padding_idx=course_lib.EOS_ID)  # <eos> is not <pad>
+        "init_embedding": '''
+def init_embedding(layer):
+    nn.init.normal_(layer.weight, std=layer.embedding_dim ** -0.5)  # also overwrites the zeroed padding row
 ''',
     },
     "02_positional_encoding": {
