@@ -47,11 +47,12 @@ def init_embedding(layer):
     "02_positional_encoding": {
         "positional_encoding": '''
 def positional_encoding(max_len, d_model):
-    pe = torch.zeros(max_len, d_model)
-    for pos in range(max_len):
-        for dim in range(d_model):
-            angle = pos / 10000 ** (dim / d_model)  # each dimension its own exponent, not its pair's
-            pe[pos, dim] = math.sin(angle) if dim % 2 == 0 else math.cos(angle)
+    position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
+    omega = 1.0 / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    angles = position * omega
+    pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles)  # section 2's build: one cosine column too many for an odd d_model
     return pe
 ''',
         "shift_matrix": '''
@@ -62,6 +63,18 @@ def shift_matrix(k, d_model):
         c, s = math.cos(angle), math.sin(angle)
         blocks.append(torch.tensor([[c, -s], [s, c]]))  # the transposed rotation: it moves backwards
     return torch.block_diag(*blocks)
+''',
+        "make_learned_positions": '''
+def make_learned_positions(max_len, d_model):
+    class LearnedPositions(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.positions = nn.Embedding(max_len, d_model)
+
+        def forward(self, x):
+            return x + self.positions(torch.arange(x.size(1)))  # past max_len: an IndexError, not a ValueError
+
+    return LearnedPositions()
 ''',
     },
     "03_attention": {
