@@ -5,7 +5,7 @@ from collections import Counter
 
 import torch
 import torch.nn.functional as F
-from checking import fails_with, says
+from checking import fails_with, leaves_the_random_stream_alone, says
 from torch import nn
 
 from course_lib import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID, TokenEmbedding
@@ -109,11 +109,8 @@ def test_make_embedding_checker_passes_token_embedding(capsys):
 
 
 def test_make_embedding_checker_leaves_the_random_stream_alone():
-    torch.manual_seed(3)
-    expected = torch.rand(3)
-    torch.manual_seed(3)
-    check_make_embedding(lambda vocab_size, d_model: TokenEmbedding(vocab_size, d_model, padding_idx=PAD_ID))
-    assert torch.equal(torch.rand(3), expected)
+    assert leaves_the_random_stream_alone(
+        check_make_embedding, lambda vocab_size, d_model: TokenEmbedding(vocab_size, d_model, padding_idx=PAD_ID))
 
 
 def test_make_embedding_checker_on_the_stub():
@@ -317,11 +314,7 @@ def test_init_embedding_checker_passes_the_reference_and_token_embeddings_own():
 
 def test_init_embedding_checker_on_the_stub_and_the_random_stream():
     fails_with(check_init_embedding, _stub, "init_embedding: not implemented yet")
-    torch.manual_seed(3)
-    expected = torch.rand(3)
-    torch.manual_seed(3)
-    check_init_embedding(init_embedding)
-    assert torch.equal(torch.rand(3), expected)
+    assert leaves_the_random_stream_alone(check_init_embedding, init_embedding)
 
 
 def test_init_embedding_checker_names_the_untouched_default():
