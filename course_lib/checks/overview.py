@@ -66,7 +66,7 @@ def check_relative_positions(fn) -> None:
 
 
 class _TiedOutput(nn.Module):
-    """An embedding and an output layer that share one (10, 4) table, as in weight tying (notebook 10)."""
+    """An embedding and an output layer that share one (10, 4) table: weight tying."""
 
     def __init__(self):
         super().__init__()
