@@ -17,6 +17,7 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "solution": "参考答案",
         "glossary": "术语表",
         "checker": "检查器",
+        "parameter (a trained tensor)": "参数",
         "slide": "幻灯片",
         "overview": "总览",
         "input embedding (the encoder's)": "输入嵌入",

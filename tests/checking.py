@@ -2,6 +2,8 @@
 
 import re
 
+import torch
+
 from course_lib.checks.core import outcome
 
 
@@ -16,3 +18,12 @@ def fails_with(check, fn, pattern: str) -> str:
     assert line.startswith("✘ "), f"expected a ✘ line, got: {line}"
     assert re.search(pattern, line[2:]), f"{pattern!r} not found in: {line}"
     return line
+
+
+def leaves_the_random_stream_alone(check, fn) -> bool:
+    """Whether `check(fn)` leaves torch's global random stream where it found it (checkers seed their own)."""
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    outcome(check, fn)
+    return torch.equal(torch.rand(3), expected)

@@ -24,9 +24,9 @@ def test_token_vectors_are_seeded_and_scaled_by_sqrt_d_model():
     assert raw.shape == (3, 16) and raw.dtype == torch.float64
     assert torch.equal(raw, viz.token_vectors(16, 3, scaled=False, seed=5))
     assert torch.equal(viz.token_vectors(16, 3, scaled=True, seed=5), raw * 4.0)
-    default, small = list(viz.INITS)
-    assert default == viz.DEFAULT_INIT
-    assert torch.allclose(viz.token_vectors(16, 3, init=small, scaled=False, seed=5), raw / 4.0)
+    small, unit = list(viz.INITS)
+    assert small == viz.DEFAULT_INIT  # TokenEmbedding's N(0, 1/d_model)
+    assert torch.equal(viz.token_vectors(16, 3, init=unit, scaled=False, seed=5), raw * 4.0)
 
 
 def test_token_vectors_reject_an_unknown_init():
@@ -84,6 +84,7 @@ def test_explorer_draws_its_settings():
     viz.explore_similarity(d_model=64, scaled=False, init=list(viz.INITS)[1])
     fig = plt.gcf()
     expected = viz.similarity_data(viz.token_vectors(64, 3, list(viz.INITS)[1], scaled=False))
+    assert "init N(0, 1): nn.Embedding's default" in fig._suptitle.get_text()
     np.testing.assert_allclose(fig.axes[1].images[0].get_array(), expected["cosine"].numpy())
     assert [b.get_height() for b in fig.axes[2].containers[1]] == pytest.approx([math.sqrt(32)] * 3)
     assert "d_model = 64, no scale" in fig._suptitle.get_text()
@@ -97,11 +98,13 @@ def test_large_values_are_annotated_without_decimals():
 def test_norm_growth_follows_the_square_roots():
     d_models = [16, 64, 256]
     data = viz.norm_growth_data(d_models, rows=512)
-    assert list(data) == ["positional encoding", "N(0, 1/d) table", "N(0, 1/d) table × √d", "N(0, 1) table × √d"]
-    assert data["positional encoding"] == pytest.approx([math.sqrt(d / 2) for d in d_models])
-    assert data["N(0, 1/d) table"] == pytest.approx([1.0] * 3, rel=0.05)
-    assert data["N(0, 1/d) table × √d"] == pytest.approx([math.sqrt(d) for d in d_models], rel=0.05)
-    assert data["N(0, 1) table × √d"] == pytest.approx([float(d) for d in d_models], rel=0.05)
+    positions, small, scaled, unit = data
+    assert [small, scaled, unit] == ["N(0, 1/d) table", "N(0, 1/d) table × √d: TokenEmbedding",
+                                     "N(0, 1) table × √d: nn.Embedding's init"]
+    assert data[positions] == pytest.approx([math.sqrt(d / 2) for d in d_models])
+    assert data[small] == pytest.approx([1.0] * 3, rel=0.05)
+    assert data[scaled] == pytest.approx([math.sqrt(d) for d in d_models], rel=0.05)
+    assert data[unit] == pytest.approx([float(d) for d in d_models], rel=0.05)
 
 
 def test_plot_norm_growth_draws_every_series():
@@ -113,3 +116,19 @@ def test_plot_norm_growth_draws_every_series():
         assert list(line.get_xdata()) == d_models and list(line.get_ydata()) == norms
     assert ax.get_xlabel() == "d_model" and ax.get_ylabel() == "mean vector norm"
     assert ax.get_xscale() == ax.get_yscale() == "log"
+
+
+def test_the_default_init_is_token_embeddings():
+    from course_lib import TokenEmbedding
+
+    assert viz.INITS[viz.DEFAULT_INIT](64) == 64**-0.5
+    table = TokenEmbedding(2000, 64).lookup.weight.detach()
+    assert table.std().item() == pytest.approx(64**-0.5, rel=0.02)
+
+
+def test_the_size_legend_leaves_the_bars_free():
+    fig = viz.plot_similarity(viz.similarity_data(viz.token_vectors(256)), viz.TOKENS, viz.positional_norms(3, 256))
+    fig.canvas.draw()
+    bar_ax = fig.axes[2]
+    legend = bar_ax.get_legend().get_window_extent()
+    assert all(bar.get_window_extent().y1 < legend.y0 for bar in bar_ax.patches)

@@ -151,3 +151,22 @@ def test_every_plot_draws_without_a_warning():
         warnings.simplefilter("error")  # e.g. "Glyph ... missing from font(s)" for a character the font lacks
         for fig in figures:
             fig.canvas.draw()
+
+
+def test_the_curves_legend_sits_below_the_curves():  # issue 12: it used to cover the peaks of the curves
+    fig = viz.plot_pe(viz.pe_heatmap_data(64, 16), viz.pe_curves_data(64, 16, viz.default_dims(16)), position=10)
+    fig.canvas.draw()
+    curve_ax = fig.axes[1]
+    legend = curve_ax.get_legend().get_window_extent()
+    assert legend.y1 <= curve_ax.get_window_extent().y0  # entirely under the plotting area
+    assert legend.y0 >= 0  # and still inside the figure
+
+
+def test_plot_pe_curves_alone_draws_the_columns_with_their_periods():
+    data = viz.pe_curves_data(101, 20, [4, 5, 6, 7])
+    ax = viz.plot_pe_curves(data, title="dims 4-7").axes[0]
+    for line, curve in zip(ax.lines, data["curves"], strict=True):
+        np.testing.assert_allclose(line.get_ydata(), curve.numpy())
+    assert ax.get_legend_handles_labels()[1] == ["dim 4 (sin, period 40)", "dim 5 (cos, period 40)",
+                                                 "dim 6 (sin, period 100)", "dim 7 (cos, period 100)"]
+    assert ax.get_title() == "dims 4-7"

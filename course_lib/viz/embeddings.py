@@ -11,10 +11,10 @@ from ..positional_encoding import sinusoidal_positional_encoding
 TOKENS = ("I", "like", "apples")  # the study notes' sentence
 
 # how the embedding table is first filled: name -> standard deviation of its entries for a given d_model
-DEFAULT_INIT = "N(0, 1): nn.Embedding's default"
+DEFAULT_INIT = "N(0, 1/d_model): TokenEmbedding's, as in tensor2tensor"
 INITS = {
-    DEFAULT_INIT: lambda d_model: 1.0,
-    "N(0, 1/d_model): small, as in tensor2tensor": lambda d_model: d_model**-0.5,
+    DEFAULT_INIT: lambda d_model: d_model**-0.5,
+    "N(0, 1): nn.Embedding's default": lambda d_model: 1.0,
 }
 
 
@@ -74,8 +74,9 @@ def plot_similarity(data: dict[str, torch.Tensor], tokens=TOKENS, pe_norm: torch
         ax.bar(where + 0.2, pe_norm.numpy(), width=0.4, label="positional encoding")
         ax.set_xticks(range(len(tokens)), tokens)
         ax.set_ylabel("norm")
+        ax.set_ylim(0, 1.35 * max(data["norm"].max().item(), pe_norm.max().item()))  # room for the legend on top
         ax.set_title("size: token vs position", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -93,10 +94,10 @@ def explore_similarity(d_model: int = 8, scaled: bool = True, init: str = DEFAUL
 
 def norm_growth_data(d_models, rows: int = 256, seed: int = 0) -> dict[str, list[float]]:
     """Mean row norm against d_model: positional encodings, and tables initialised small or N(0, 1), scaled or not."""
-    default, small = list(INITS)
+    small, unit = list(INITS)
     data = {"positional encoding": [positional_norms(rows, d).mean().item() for d in d_models]}
-    for name, init, scaled in [("N(0, 1/d) table", small, False), ("N(0, 1/d) table × √d", small, True),
-                               ("N(0, 1) table × √d", default, True)]:
+    for name, init, scaled in [("N(0, 1/d) table", small, False), ("N(0, 1/d) table × √d: TokenEmbedding", small, True),
+                               ("N(0, 1) table × √d: nn.Embedding's init", unit, True)]:
         data[name] = [token_vectors(d, rows, init, scaled, seed).norm(dim=-1).mean().item() for d in d_models]
     return data
 

@@ -37,26 +37,34 @@ def pe_curves_data(max_len: int, d_model: int, dims) -> dict:
             "wavelength": [wavelength(dim, d_model) for dim in dims]}
 
 
+def plot_pe_curves(curves: dict, ax=None, title: str = "one curve per dimension"):
+    """The table's columns of `pe_curves_data` against the position, the legend below the curves; return the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.6))
+    for dim, curve, period in zip(curves["dims"], curves["curves"], curves["wavelength"], strict=True):
+        kind = "sin" if dim % 2 == 0 else "cos"
+        ax.plot(curves["position"].numpy(), curve.numpy(), label=f"dim {dim} ({kind}, period {period:.0f})")
+    ax.set_xlabel("position 位置")
+    ax.set_ylabel("PE(pos, dim)")
+    ax.set_ylim(-1.1, 1.1)
+    # below the axes, so that no curve is hidden behind it
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
 def plot_pe(table: torch.Tensor, curves: dict, position: int | None = None):
     """Three panels: the table as a heatmap, the chosen columns as curves, and row `position` as bars."""
     max_len, d_model = table.shape
     panels = 2 if position is None else 3
-    fig, axes = plt.subplots(1, panels, figsize=(10, 3.4), width_ratios=[1.1, 1.4, 1][:panels])
+    fig, axes = plt.subplots(1, panels, figsize=(10, 4.0), width_ratios=[1.1, 1.4, 1][:panels])
     ax = axes[0]
     image = ax.imshow(table.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_xlabel("dimension 维度")
     ax.set_ylabel("position 位置")
     ax.set_title(f"PE table, d_model = {d_model}", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.05)
-    ax = axes[1]
-    for dim, curve, period in zip(curves["dims"], curves["curves"], curves["wavelength"], strict=True):
-        kind = "sin" if dim % 2 == 0 else "cos"
-        ax.plot(curves["position"].numpy(), curve.numpy(), label=f"dim {dim} ({kind}, period {period:.0f})")
-    ax.set_xlabel("position 位置")
-    ax.set_ylabel("PE(pos, dim)")
-    ax.set_ylim(-1.15, 1.6)
-    ax.legend(fontsize=7, loc="upper right", ncol=2)
-    ax.set_title("one curve per dimension", fontsize=10)
+    plot_pe_curves(curves, axes[1])
     if position is not None:
         axes[0].axhline(position, color="black", lw=1)
         axes[1].axvline(position, color="black", lw=1, ls="--")

@@ -7,28 +7,52 @@ Every exercise of every notebook must have an entry here: the test says which on
 """
 
 WRONG_ANSWERS: dict[str, dict[str, str]] = {
+    "00_overview": {
+        "relative_positions": '''
+def relative_positions(length):
+    positions = torch.arange(length)
+    return positions[:, None] - positions[None, :]  # i - j: the table transposed
+''',
+        "count_parameters": '''
+def count_parameters(model):
+    return sum(t.numel() for t in model.state_dict().values())  # state_dict also holds buffers
+''',
+    },
     "01_embeddings": {
-        "encode": '''
-def encode(sentence, vocab):
-    return torch.tensor([vocab.get(word, 0) for word in sentence.split()])  # an unknown word becomes <pad>
+        "build_vocab": '''
+def build_vocab(corpus, min_count):
+    counts = {}
+    for line in corpus:
+        for word in line.split():
+            counts[word] = counts.get(word, 0) + 1
+    vocab = {token: i for i, token in enumerate(course_lib.SPECIAL_TOKENS)}
+    for word, count in counts.items():  # section 2's order of first appearance, not the most frequent first
+        if count >= min_count:
+            vocab[word] = len(vocab)
+    return vocab
 ''',
-        "scaled_embedding": '''
-def scaled_embedding(ids, table):
-    return table[ids] * table.size(1)  # d_model, not its square root
+        "table_gradient": '''
+def table_gradient(ids, grad_output, vocab_size):
+    d_model = grad_output.size(-1)
+    grad = torch.zeros(vocab_size, d_model, dtype=grad_output.dtype)
+    grad[ids.flatten()] = grad_output.reshape(-1, d_model) * math.sqrt(d_model)  # = keeps one of a repeated id's
+    grad[course_lib.PAD_ID] = 0.0
+    return grad
 ''',
-        "make_embedding": '''
-def make_embedding(vocab_size, d_model):
-    return course_lib.TokenEmbedding(vocab_size, d_model, padding_idx=course_lib.EOS_ID)  # <eos> is not <pad>
+        "init_embedding": '''
+def init_embedding(layer):
+    nn.init.normal_(layer.weight, std=layer.embedding_dim ** -0.5)  # also overwrites the zeroed padding row
 ''',
     },
     "02_positional_encoding": {
         "positional_encoding": '''
 def positional_encoding(max_len, d_model):
-    pe = torch.zeros(max_len, d_model)
-    for pos in range(max_len):
-        for dim in range(d_model):
-            angle = pos / 10000 ** (dim / d_model)  # each dimension its own exponent, not its pair's
-            pe[pos, dim] = math.sin(angle) if dim % 2 == 0 else math.cos(angle)
+    position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)
+    omega = 1.0 / 10000 ** (torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    angles = position * omega
+    pe = torch.zeros(max_len, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angles)
+    pe[:, 1::2] = torch.cos(angles)  # section 2's build: one cosine column too many for an odd d_model
     return pe
 ''',
         "shift_matrix": '''
@@ -39,6 +63,18 @@ def shift_matrix(k, d_model):
         c, s = math.cos(angle), math.sin(angle)
         blocks.append(torch.tensor([[c, -s], [s, c]]))  # the transposed rotation: it moves backwards
     return torch.block_diag(*blocks)
+''',
+        "make_learned_positions": '''
+def make_learned_positions(max_len, d_model):
+    class LearnedPositions(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.positions = nn.Embedding(max_len, d_model)
+
+        def forward(self, x):
+            return x + self.positions(torch.arange(x.size(1)))  # past max_len: an IndexError, not a ValueError
+
+    return LearnedPositions()
 ''',
     },
     "03_attention": {
