@@ -46,10 +46,19 @@ def shift_matrix(k, d_model):
 def softmax(x):
     return x.exp() / x.exp().sum(dim=-1, keepdim=True)  # overflows for large scores
 ''',
-        "attention": '''
-def attention(q, k, v):
-    weights = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # no scale
-    return weights @ v, weights
+        "softmax_backward": '''
+def softmax_backward(weights, grad):
+    return weights * (1 - weights) * grad  # the diagonal of the Jacobian only, as for a sigmoid
+''',
+        "blockwise_attention": '''
+def blockwise_attention(q, k, v, block_size):
+    out, total = 0.0, 0.0
+    for start in range(0, k.size(-2), block_size):
+        s = q @ k[..., start:start + block_size, :].transpose(-2, -1) / math.sqrt(q.size(-1))
+        p = (s - s.amax(dim=-1, keepdim=True)).exp()  # each block shifted by its own max, never rescaled
+        total = total + p.sum(dim=-1, keepdim=True)
+        out = out + p @ v[..., start:start + block_size, :]
+    return out / total
 ''',
     },
     "04_masking": {
