@@ -100,6 +100,9 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "Not a Number (NaN)": "非数",
         "polarity (of a mask)": "极性",
         "left padding": "左填充",
+        "sliding-window mask": "滑动窗口掩码",
+        "prefix language model (prefix LM)": "前缀语言模型",
+        "bidirectional attention": "双向注意力",
     },
     "05": {
         "multi-head attention": "多头注意力",

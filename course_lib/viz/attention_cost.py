@@ -57,7 +57,7 @@ def _best_time(fn, repeats: int) -> float:
 
 
 @torch.no_grad()
-def measure_cost(seq_lens=SEQ_LENS, d_model: int = 64, num_heads: int = 4, d_ff: int = 256, repeats: int = 5,
+def measure_cost(seq_lens=SEQ_LENS, d_model: int = 64, num_heads: int = 4, d_ff: int = 256, repeats: int = 3,
                  seed: int = 0) -> dict:
     """Time attention (scores, softmax, weights @ V) and the FFN on one sequence of each length; read their bytes."""
     require_head_split(d_model, num_heads)

@@ -62,17 +62,18 @@ def blockwise_attention(q, k, v, block_size):
 ''',
     },
     "04_masking": {
-        "causal_mask": '''
-def causal_mask(size):
-    return torch.ones(size, size, dtype=torch.bool).triu(diagonal=1)  # True above the diagonal: blocked
+        "padding_mask_from_lengths": '''
+def padding_mask_from_lengths(lengths, max_len, padding_side="right"):
+    return (torch.arange(max_len)[None, :] < lengths[:, None])[:, None, None, :]  # right padding only
 ''',
-        "padding_mask": '''
-def padding_mask(tokens, pad_id):
-    return (tokens != 0)[:, None, None, :]  # ignores pad_id
+        "sliding_window_mask": '''
+def sliding_window_mask(size, window):
+    distance = torch.arange(size)[:, None] - torch.arange(size)[None, :]
+    return distance.abs() < window  # a window on both sides: the query sees the future
 ''',
-        "masked_softmax": '''
-def masked_softmax(scores, mask):
-    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # NaN on a fully masked row
+        "prefix_lm_mask": '''
+def prefix_lm_mask(size, prefix_len):
+    return torch.ones(size, size, dtype=torch.bool).tril()  # the prompt treated like the generated part
 ''',
     },
     "05_multi_head_attention": {
