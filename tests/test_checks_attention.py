@@ -302,3 +302,13 @@ def test_blockwise_attention_checker_explains_a_softmax_per_block():
 
     fails_with(check_blockwise_attention, averaged, r"Hint: each block was normalised on its own and the blocks "
                                                     r"averaged")
+
+
+@pytest.mark.parametrize("check, wrong, hint", [
+    (check_attention_weights, lambda q, k: q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)),
+     "the weights are a softmax of q·kᵀ / √d_k over the keys"),
+    (check_blockwise_attention, lambda q, k, v, block_size: v[..., :1, :].expand(*q.shape[:-1], v.size(-1)),
+     "keep, per query, the largest score seen so far m"),
+], ids=["attention_weights", "blockwise_attention"])
+def test_an_unknown_mistake_gets_the_general_hint(check, wrong, hint):
+    fails_with(check, wrong, rf"Hint: {hint}")

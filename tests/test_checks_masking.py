@@ -244,3 +244,17 @@ def test_masked_softmax_checker_explains_zeroing_after_the_softmax():
     fails_with(check_masked_softmax, lambda scores, mask: torch.softmax(scores, dim=-1) * mask,
                r"with the mask \[\[T, F, F\].*Hint: zeroing the weights after the softmax leaves each row summing to "
                r"less than 1")
+
+
+@pytest.mark.parametrize("check, wrong, hint", [
+    (check_causal_mask, lambda size: torch.ones(size, size, dtype=torch.bool), "query i may attend keys 0..i"),
+    (check_padding_mask_from_lengths, lambda n, L, side: torch.ones(len(n), 1, 1, L, dtype=torch.bool),
+     "compare every position 0..max_len-1 with each sentence's length"),
+    (check_sliding_window_mask, lambda size, window: torch.ones(size, size, dtype=torch.bool),
+     "query i may attend key j when j is not after i and fewer than `window` positions before it"),
+    (check_prefix_lm_mask, lambda size, p: torch.eye(size, dtype=torch.bool), "key j is visible to query i when"),
+    (check_masked_softmax, lambda scores, mask: mask.to(scores.dtype).expand_as(scores),
+     "the weights of each query are a softmax over its allowed keys only"),
+], ids=["causal_mask", "padding_mask_from_lengths", "sliding_window_mask", "prefix_lm_mask", "masked_softmax"])
+def test_an_unknown_mistake_gets_the_general_hint(check, wrong, hint):
+    fails_with(check, wrong, rf"Hint: {hint}")
