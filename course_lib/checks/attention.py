@@ -260,8 +260,9 @@ class _ShapeLog(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func is F.scaled_dot_product_attention:
-            self.fused_key_lengths.add(kwargs.get("key", args[1] if len(args) > 1 else None).size(-2))
+        key = kwargs.get("key", args[1] if len(args) > 1 else None)
+        if func is F.scaled_dot_product_attention and isinstance(key, torch.Tensor):
+            self.fused_key_lengths.add(key.size(-2))
         result = func(*args, **kwargs)
         for item in result if isinstance(result, tuple | list) else (result,):
             if isinstance(item, torch.Tensor):
