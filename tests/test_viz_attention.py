@@ -118,3 +118,51 @@ def test_every_plot_draws_without_a_warning():
         warnings.simplefilter("error")  # e.g. "Glyph ... missing from font(s)" for a character the font lacks
         for fig in figures:
             fig.canvas.draw()
+
+
+def test_gradient_data_is_autograds_gradient_of_a_random_loss():
+    data = viz.gradient_data([4], scaled=True, num_queries=3, seed=5)
+    # the same draws by hand: q, k, then the upstream gradient G, from one generator
+    generator = torch.Generator().manual_seed(5)
+    q = torch.randn(3, 1, 4, generator=generator, dtype=torch.float64)
+    k = torch.randn(3, 4, 4, generator=generator, dtype=torch.float64)
+    upstream = torch.randn(3, 4, generator=generator, dtype=torch.float64)
+    weights = torch.softmax((q @ k.transpose(-2, -1)).squeeze(1) / 2, dim=-1)  # (3, 4)
+    # dL/dq = sum_j (dL/dS_j) k_j / sqrt(d_k), with dL/dS = A (G - <A, G>)
+    grad_scores = weights * (upstream - (weights * upstream).sum(-1, keepdim=True))  # (3, 4)
+    norms = ((grad_scores[:, :, None] * k).sum(1) / 2).norm(dim=-1)  # (3,)
+    assert data["median"] == pytest.approx([norms.median().item()])
+    assert data["tiny_share"] == [(norms < 0.01).double().mean().item()]
+    assert data["p10"][0] <= data["median"][0] <= data["p90"][0]
+
+
+def test_without_the_scale_the_gradient_vanishes_for_most_rows():
+    scaled = viz.gradient_data([1, 64, 512], scaled=True, num_queries=1000)
+    unscaled = viz.gradient_data([1, 64, 512], scaled=False, num_queries=1000)
+    assert scaled["median"][0] == unscaled["median"][0]  # d_k = 1: the scale is 1
+    assert all(0.1 < m < 0.5 for m in scaled["median"]) and max(scaled["tiny_share"]) < 0.05
+    assert unscaled["median"][-1] < 1e-3 * scaled["median"][-1] and unscaled["tiny_share"][-1] > 0.5
+    assert unscaled["p90"][-1] > scaled["p90"][-1]  # the few rows that still learn get larger, erratic updates
+
+
+def test_gradient_curves_are_the_default_data_computed_once():
+    scaled, unscaled = viz.gradient_curves()
+    assert viz.gradient_curves()[1] is unscaled
+    assert scaled["d_k"] == list(viz.D_KS)
+    first = viz.gradient_data(viz.D_KS[:3], scaled=True)  # one generator: the same draws as the curves' first widths
+    assert all(scaled[key][:3] == first[key] for key in ("p10", "median", "p90", "tiny_share"))
+
+
+def test_plot_gradients_draws_the_medians_the_bands_and_the_tiny_shares():
+    scaled = viz.gradient_data([1, 4, 16], scaled=True, num_queries=100)
+    unscaled = viz.gradient_data([1, 4, 16], scaled=False, num_queries=100)
+    norm_ax, share_ax = viz.plot_gradients(scaled, unscaled).axes
+    np.testing.assert_allclose(norm_ax.lines[0].get_ydata(), scaled["median"])
+    np.testing.assert_allclose(norm_ax.lines[1].get_ydata(), unscaled["median"])
+    assert len(norm_ax.collections) == 2 and norm_ax.get_yscale() == "log"  # the two 10-90 % bands
+    np.testing.assert_allclose(share_ax.lines[1].get_ydata(), unscaled["tiny_share"])
+    assert norm_ax.get_xlabel() == share_ax.get_xlabel() == "d_k"
+    assert share_ax.get_legend_handles_labels()[1] == ["÷ √d_k", "no scale"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        norm_ax.figure.canvas.draw()

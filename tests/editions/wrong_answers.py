@@ -82,24 +82,34 @@ def make_learned_positions(max_len, d_model):
 def softmax(x):
     return x.exp() / x.exp().sum(dim=-1, keepdim=True)  # overflows for large scores
 ''',
-        "attention": '''
-def attention(q, k, v):
-    weights = torch.softmax(q @ k.transpose(-2, -1), dim=-1)  # no scale
-    return weights @ v, weights
+        "softmax_backward": '''
+def softmax_backward(weights, grad):
+    return weights * (1 - weights) * grad  # the diagonal of the Jacobian only, as for a sigmoid
+''',
+        "blockwise_attention": '''
+def blockwise_attention(q, k, v, block_size):
+    out, total = 0.0, 0.0
+    for start in range(0, k.size(-2), block_size):
+        s = q @ k[..., start:start + block_size, :].transpose(-2, -1) / math.sqrt(q.size(-1))
+        p = (s - s.amax(dim=-1, keepdim=True)).exp()  # each block shifted by its own max, never rescaled
+        total = total + p.sum(dim=-1, keepdim=True)
+        out = out + p @ v[..., start:start + block_size, :]
+    return out / total
 ''',
     },
     "04_masking": {
-        "causal_mask": '''
-def causal_mask(size):
-    return torch.ones(size, size, dtype=torch.bool).triu(diagonal=1)  # True above the diagonal: blocked
+        "padding_mask_from_lengths": '''
+def padding_mask_from_lengths(lengths, max_len, padding_side="right"):
+    return (torch.arange(max_len)[None, :] < lengths[:, None])[:, None, None, :]  # right padding only
 ''',
-        "padding_mask": '''
-def padding_mask(tokens, pad_id):
-    return (tokens != 0)[:, None, None, :]  # ignores pad_id
+        "sliding_window_mask": '''
+def sliding_window_mask(size, window):
+    distance = torch.arange(size)[:, None] - torch.arange(size)[None, :]
+    return distance.abs() < window  # a window on both sides: the query sees the future
 ''',
-        "masked_softmax": '''
-def masked_softmax(scores, mask):
-    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)  # NaN on a fully masked row
+        "prefix_lm_mask": '''
+def prefix_lm_mask(size, prefix_len):
+    return torch.ones(size, size, dtype=torch.bool).tril()  # the prompt treated like the generated part
 ''',
     },
     "05_multi_head_attention": {
