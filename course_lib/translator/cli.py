@@ -7,6 +7,8 @@ import warnings
 
 from .checkpoint import CheckpointError, one_line
 from .config import ATTENTIONS, DEVICES, PRESETS, TrainConfig
+from .everyday import EVERYDAY
+from .split import SPLIT_METHODS
 
 DEFAULT_MINUTES = 10.0  # the budget when neither --max-steps nor --max-minutes is given
 
@@ -49,6 +51,12 @@ def parser() -> Parser:
     train.add_argument("--device", default="auto", choices=DEVICES)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--split-seed", type=int, default=0, help="which sentences go to train/valid/test")
+    train.add_argument("--split-method", default="group", choices=sorted(SPLIT_METHODS),
+                       help="real corpora: 'group' keeps near copies in one split, 'source' splits by English sentence")
+    train.add_argument("--subwords", type=int, help="English subword pieces learned on the training split (0: whole "
+                       "words; default: 4000 for a TSV corpus, words for the toy one)")
+    train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
+                       help="share the target embedding and the output layer (default: the preset's)")
     train.add_argument("--skip-malformed", action="store_true", help="skip malformed corpus lines (and count them)")
     train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
     train.add_argument("--eval-every", type=POSITIVE_INT, help="steps between validations (default: once per epoch)")
@@ -57,11 +65,13 @@ def parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="BLEU, chrF and exact match of a checkpoint on a split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--corpus", help="default: the corpus the checkpoint was trained on")
-    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test", EVERYDAY),
+                          help=f"a split of the corpus, or '{EVERYDAY}': the course's own held-out sentences")
     evaluate.add_argument("--beam", type=POSITIVE_INT, default=1, help="beam size (1: greedy)")
     evaluate.add_argument("--limit", type=POSITIVE_INT, help="score only the first N sentence pairs")
     evaluate.add_argument("--device", default="auto", choices=DEVICES)
-    evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, chrf, exact_match, n, signature")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, bleu_ci, chrf, exact_match, n, "
+                          "leak_target_seen, leak_within_2_edits, signature, ...")
     translate = commands.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
     translate.add_argument("--checkpoint", required=True)
     translate.add_argument("--beam", type=POSITIVE_INT, default=1, help="beam size (1: greedy)")
@@ -77,7 +87,9 @@ def run_train(args) -> None:
     minutes = DEFAULT_MINUTES if no_budget else args.max_minutes
     config = TrainConfig(corpus=args.corpus, preset=args.preset, device=args.device, seed=args.seed,
                          split_seed=args.split_seed, skip_malformed=args.skip_malformed, attention=args.attention,
-                         max_steps=args.max_steps, max_minutes=minutes, eval_every=args.eval_every)
+                         max_steps=args.max_steps, max_minutes=minutes, eval_every=args.eval_every,
+                         split_method=args.split_method, subwords=args.subwords,
+                         model={} if args.tie_embeddings is None else {"tie_embeddings": args.tie_embeddings})
     summary = train(config, args.out, resume=args.resume, progress=not args.quiet)
     if rank_and_world()[0] == 0:
         print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; best valid BLEU "
@@ -91,9 +103,13 @@ def run_evaluate(args) -> None:
     if args.json:
         print(json.dumps(scores, ensure_ascii=False))
         return
-    print(f"{args.split}: {scores['n']} sentences | BLEU {scores['bleu']:.2f} "
+    low, high = scores["bleu_ci"]
+    print(f"{args.split}: {scores['n']} sentences | BLEU {scores['bleu']:.2f} [{low:.2f}, {high:.2f}] all references "
           f"(first reference only {scores['bleu_single_ref']:.2f}) | chrF {scores['chrf']:.2f} | "
           f"exact match {scores['exact_match']:.3f}")
+    print(f"  split {scores['split_method']}: target seen in training {scores['leak_target_seen']:.3f}, "
+          f"within 2 word edits of a training sentence {scores['leak_within_2_edits']:.3f} "
+          "(BLEU interval: bootstrap 95 %, 1000 resamples)")
     if scores.get("phenomena"):
         print(f"  {'phenomenon':<14} {'check':>6} {'sentence':>8}   (check: the phenomenon itself right; "
               "sentence: the whole sentence exact)")

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..validation import require_choice
 from .checkpoint import mismatch, require_keys
+from .split import SPLIT_METHODS
 
 PRESETS = {
     # name: the model size, and the training settings that suit it
@@ -16,6 +17,7 @@ PRESET_TRAINING = {
     "small": dict(lr=1e-3, warmup_steps=1000, max_tokens=8000),
     "base": dict(lr=7e-4, warmup_steps=2000, max_tokens=16000),
 }
+SUBWORDS = 4000  # English subword pieces for a real corpus (the toy corpus keeps whole words)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ATTENTIONS = ("mha", "mla")
 
@@ -34,6 +36,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0  # model initialisation, dropout and batch order
     split_seed: int = 0  # which sentences land in train/valid/test (real corpora)
+    split_method: str = "group"  # real corpora: "group" (no near copies across splits) or "source" (split.py)
     skip_malformed: bool = False  # real corpora: skip (and count) malformed lines instead of stopping
     attention: str = "mha"  # the decoder's self-attention: multi-head or multi-head latent attention
     max_steps: int | None = None
@@ -46,6 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_len: int = 64  # tokens per sentence, <bos>/<eos> included
     min_freq: int | None = None  # vocabulary cut-off: 1 for the toy corpus, 2 for real ones
+    subwords: int | None = None  # English subword pieces (0: whole words); None: SUBWORDS for real corpora, else 0
     eval_every: int | None = None  # steps between validations; None: once per epoch
     eval_sentences: int = 400  # validation sentences decoded for BLEU
     model: dict = field(default_factory=dict)  # overrides of the preset's model size
@@ -53,6 +57,7 @@ class TrainConfig:
     def __post_init__(self):
         require_choice("device", self.device.split(":")[0], DEVICES)
         require_choice("attention", self.attention, ATTENTIONS)
+        require_choice("split_method", self.split_method, tuple(SPLIT_METHODS))
         if self.preset is not None:
             require_choice("preset", self.preset, tuple(PRESETS))
         if self.max_steps is None and self.max_minutes is None:
@@ -67,10 +72,12 @@ class TrainConfig:
         preset = self.preset or default_preset(device)
         training = PRESET_TRAINING[preset]
         values = asdict(self)
+        real = self.corpus != "toy"
         values.update(preset=preset, device=device,
                       lr=self.lr or training["lr"], warmup_steps=self.warmup_steps or training["warmup_steps"],
                       max_tokens=self.max_tokens or training["max_tokens"],
-                      min_freq=self.min_freq or (1 if self.corpus == "toy" else 2),
+                      min_freq=self.min_freq or (2 if real else 1),
+                      subwords=self.subwords if self.subwords is not None else (SUBWORDS if real else 0),
                       model={**PRESETS[preset], **self.model})
         return TrainConfig(**values)
 
@@ -88,6 +95,7 @@ def config_from_checkpoint(state: dict, path, **overrides) -> TrainConfig:
     unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
     if unknown:
         raise mismatch(path, "configuration", f"unknown settings {', '.join(unknown)}")
+    values = {"split_method": "source", **values}  # saved before the group split existed: split by source
     try:
         return TrainConfig(**{**values, **overrides})
     except (TypeError, ValueError) as err:
