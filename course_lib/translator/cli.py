@@ -56,7 +56,8 @@ def parser() -> Parser:
     train.add_argument("--subwords", type=int, help="English subword pieces learned on the training split (0: whole "
                        "words; default: 4000 for a TSV corpus, words for the toy one)")
     train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
-                       help="share the target embedding and the output layer (default: the preset's)")
+                       help="share the target embedding and the output layer (default: yes for a TSV corpus, "
+                       "no for the toy one)")
     train.add_argument("--skip-malformed", action="store_true", help="skip malformed corpus lines (and count them)")
     train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
     train.add_argument("--eval-every", type=POSITIVE_INT, help="steps between validations (default: once per epoch)")

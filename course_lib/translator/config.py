@@ -52,7 +52,7 @@ class TrainConfig:
     subwords: int | None = None  # English subword pieces (0: whole words); None: SUBWORDS for real corpora, else 0
     eval_every: int | None = None  # steps between validations; None: once per epoch
     eval_sentences: int = 400  # validation sentences decoded for BLEU
-    model: dict = field(default_factory=dict)  # overrides of the preset's model size
+    model: dict = field(default_factory=dict)  # overrides of the preset's model (tied embeddings: real corpora)
 
     def __post_init__(self):
         require_choice("device", self.device.split(":")[0], DEVICES)
@@ -78,7 +78,7 @@ class TrainConfig:
                       max_tokens=self.max_tokens or training["max_tokens"],
                       min_freq=self.min_freq or (2 if real else 1),
                       subwords=self.subwords if self.subwords is not None else (SUBWORDS if real else 0),
-                      model={**PRESETS[preset], **self.model})
+                      model={**PRESETS[preset], "tie_embeddings": real, **self.model})
         return TrainConfig(**values)
 
     def model_kwargs(self) -> dict:

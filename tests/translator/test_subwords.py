@@ -53,7 +53,9 @@ def test_checkpoint_carries_the_subword_model(tmp_path):
     assert len(translator.translate(["Thank you.", "Where is the station?"])) == 2
 
 
-def test_default_subwords_for_real_corpora_only():
-    assert TrainConfig(corpus=str(FIXTURE), max_steps=1).resolved("cpu").subwords == 4000
-    assert TrainConfig(corpus="toy", max_steps=1).resolved("cpu").subwords == 0
-    assert TrainConfig(corpus=str(FIXTURE), max_steps=1, subwords=0).resolved("cpu").subwords == 0
+def test_subwords_and_tied_embeddings_are_the_defaults_for_real_corpora_only():
+    real, toy = TrainConfig(corpus=str(FIXTURE), max_steps=1).resolved("cpu"), TrainConfig(max_steps=1).resolved("cpu")
+    assert (real.subwords, real.model["tie_embeddings"]) == (4000, True)
+    assert (toy.subwords, toy.model["tie_embeddings"]) == (0, False)
+    chosen = TrainConfig(corpus=str(FIXTURE), max_steps=1, subwords=0, model={"tie_embeddings": False}).resolved("cpu")
+    assert (chosen.subwords, chosen.model["tie_embeddings"]) == (0, False)
