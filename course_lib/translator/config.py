@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
-from ..validation import require_choice
+from ..validation import require_choice, require_non_negative_int
 from .checkpoint import mismatch, require_keys
 from .split import SPLIT_METHODS
 
@@ -58,6 +58,8 @@ class TrainConfig:
         require_choice("device", self.device.split(":")[0], DEVICES)
         require_choice("attention", self.attention, ATTENTIONS)
         require_choice("split_method", self.split_method, tuple(SPLIT_METHODS))
+        if self.subwords is not None:
+            require_non_negative_int("subwords", self.subwords)
         if self.preset is not None:
             require_choice("preset", self.preset, tuple(PRESETS))
         if self.max_steps is None and self.max_minutes is None:

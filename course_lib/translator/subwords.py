@@ -9,6 +9,8 @@ here, when a subword model is trained or loaded, so course_lib imports without i
 import io
 from dataclasses import dataclass, field
 
+from ..validation import require_positive_int
+
 SUBWORDS = "en_subwords"  # the tokenizer's name in a checkpoint
 
 
@@ -24,12 +26,17 @@ def sentencepiece():
 
 def train_subwords(sentences: list[str], vocab_size: int) -> bytes:
     """A unigram model of at most `vocab_size` pieces learned on `sentences` (deterministic: one thread)."""
+    require_positive_int("vocab_size", vocab_size)
     model = io.BytesIO()
-    sentencepiece().SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="unigram",
-        character_coverage=1.0, normalization_rule_name="nmt_nfkc_cf", num_threads=1, minloglevel=2,
-        hard_vocab_limit=False,  # a small corpus may hold fewer pieces than asked for
-        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1)  # the course's Vocab numbers tokens; sentencepiece only cuts
+    try:
+        sentencepiece().SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type="unigram",
+            character_coverage=1.0, normalization_rule_name="nmt_nfkc_cf", num_threads=1, minloglevel=2,
+            hard_vocab_limit=False,  # a small corpus may hold fewer pieces than asked for
+            unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1)  # the course's Vocab numbers tokens; sentencepiece only cuts
+    except RuntimeError as err:  # e.g. fewer pieces than the corpus has characters
+        raise ValueError(f"subwords={vocab_size}: sentencepiece cannot learn such a model here "
+                         f"({str(err).split('] ')[-1]})") from None
     return model.getvalue()
 
 

@@ -25,9 +25,14 @@ def test_training_is_deterministic_and_pieces_round_trip():
     assert len(tok.encode("unbelievably")) > 1  # an unseen word: known pieces, not one <unk>
 
 
-def test_subwords_need_their_model():
+def test_subwords_need_their_model_and_a_sensible_size():
     with pytest.raises(ValueError, match="needs its trained subword model"):
         tokenizer(SUBWORDS)
+    with pytest.raises(ValueError, match="subwords=5: sentencepiece cannot learn such a model here "
+                                         r"\(Vocabulary size is smaller than required_chars"):
+        train_subwords(SENTENCES, 5)
+    with pytest.raises(ValueError, match="subwords must be"):
+        TrainConfig(corpus=str(FIXTURE), max_steps=1, subwords=-1)
 
 
 def test_languages_learn_subwords_on_train_only_and_round_trip():
