@@ -4,7 +4,7 @@
     .venv/bin/python bench/translator.py toy --minutes 3         # train on the toy corpus, test BLEU
     .venv/bin/python bench/translator.py toy --minutes 3 --attention mla
     .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --max-steps 2400 \
-        --eval-every 600 --beam    # group split, English subwords, tied embeddings; or --split-method source
+        --eval-every 600 --beam    # the group split; or --split-method source, --subwords 4000 --tie-embeddings
     .venv/bin/python bench/translator.py decode --device cuda    # on a GPU
     .venv/bin/python bench/translator.py toy --device cuda --preset base --minutes 5 --eval-every 50
 
@@ -160,9 +160,9 @@ def main(argv=None) -> None:
     p.add_argument("--max-steps", type=int, help="training: stop after this many steps")
     p.add_argument("--seed", type=int, default=0, help="training: the model's initialisation and batch order")
     p.add_argument("--split-method", default="group", choices=sorted(SPLIT_METHODS), help="tatoeba: the split")
-    p.add_argument("--subwords", type=int, help="tatoeba: English subword pieces (0: whole words; default 4000)")
+    p.add_argument("--subwords", type=int, default=0, help="English subword pieces (default 0: whole words)")
     p.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
-                   help="share the target embedding and the output layer (default: yes for tatoeba, no for toy)")
+                   help="share the target embedding and the output layer (default: untied)")
     p.add_argument("--attention", default="mha", choices=("mha", "mla"))
     p.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
     p.add_argument("--corpus", default="../shared/data/tatoeba-cmn-eng.tsv", help="tatoeba: the TSV file")

@@ -53,11 +53,10 @@ def parser() -> Parser:
     train.add_argument("--split-seed", type=int, default=0, help="which sentences go to train/valid/test")
     train.add_argument("--split-method", default="group", choices=sorted(SPLIT_METHODS),
                        help="real corpora: 'group' keeps near copies in one split, 'source' splits by English sentence")
-    train.add_argument("--subwords", type=int, help="English subword pieces learned on the training split (0: whole "
-                       "words; default: 4000 for a TSV corpus, words for the toy one)")
+    train.add_argument("--subwords", type=int, default=0, help="English subword pieces learned on the training "
+                       "split (sentencepiece unigram, e.g. 4000; default 0: whole words)")
     train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
-                       help="share the target embedding and the output layer (default: yes for a TSV corpus, "
-                       "no for the toy one)")
+                       help="share the target embedding and the output layer (default: untied)")
     train.add_argument("--skip-malformed", action="store_true", help="skip malformed corpus lines (and count them)")
     train.add_argument("--attention", default="mha", choices=ATTENTIONS, help="the decoder's self-attention")
     train.add_argument("--eval-every", type=POSITIVE_INT, help="steps between validations (default: once per epoch)")

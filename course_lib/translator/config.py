@@ -17,7 +17,6 @@ PRESET_TRAINING = {
     "small": dict(lr=1e-3, warmup_steps=1000, max_tokens=8000),
     "base": dict(lr=7e-4, warmup_steps=2000, max_tokens=16000),
 }
-SUBWORDS = 4000  # English subword pieces for a real corpus (the toy corpus keeps whole words)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ATTENTIONS = ("mha", "mla")
 
@@ -49,17 +48,16 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_len: int = 64  # tokens per sentence, <bos>/<eos> included
     min_freq: int | None = None  # vocabulary cut-off: 1 for the toy corpus, 2 for real ones
-    subwords: int | None = None  # English subword pieces (0: whole words); None: SUBWORDS for real corpora, else 0
+    subwords: int = 0  # English subword pieces learned on the training split (subwords.py); 0: whole words
     eval_every: int | None = None  # steps between validations; None: once per epoch
     eval_sentences: int = 400  # validation sentences decoded for BLEU
-    model: dict = field(default_factory=dict)  # overrides of the preset's model (tied embeddings: real corpora)
+    model: dict = field(default_factory=dict)  # overrides of the preset's model (size, tie_embeddings)
 
     def __post_init__(self):
         require_choice("device", self.device.split(":")[0], DEVICES)
         require_choice("attention", self.attention, ATTENTIONS)
         require_choice("split_method", self.split_method, tuple(SPLIT_METHODS))
-        if self.subwords is not None:
-            require_non_negative_int("subwords", self.subwords)
+        require_non_negative_int("subwords", self.subwords)
         if self.preset is not None:
             require_choice("preset", self.preset, tuple(PRESETS))
         if self.max_steps is None and self.max_minutes is None:
@@ -74,13 +72,11 @@ class TrainConfig:
         preset = self.preset or default_preset(device)
         training = PRESET_TRAINING[preset]
         values = asdict(self)
-        real = self.corpus != "toy"
         values.update(preset=preset, device=device,
                       lr=self.lr or training["lr"], warmup_steps=self.warmup_steps or training["warmup_steps"],
                       max_tokens=self.max_tokens or training["max_tokens"],
-                      min_freq=self.min_freq or (2 if real else 1),
-                      subwords=self.subwords if self.subwords is not None else (SUBWORDS if real else 0),
-                      model={**PRESETS[preset], "tie_embeddings": real, **self.model})
+                      min_freq=self.min_freq or (1 if self.corpus == "toy" else 2),
+                      model={**PRESETS[preset], **self.model})
         return TrainConfig(**values)
 
     def model_kwargs(self) -> dict:

@@ -73,7 +73,7 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_resume_across_an_epoch_boundary(tmp_path):
     # the fixture's 21 training sentences make 4 batches of <= 60 tokens: step 5 is one step into epoch 1
-    config = dict(corpus=str(FIXTURE), max_tokens=60, subwords=0)  # whole words: the batches counted above
+    config = dict(corpus=str(FIXTURE), max_tokens=60)
     straight, halves = tmp_path / "straight", tmp_path / "halves"
     train(tiny_config(max_steps=10, **config), straight, progress=False, log=lambda *_: None)
     train(tiny_config(max_steps=5, **config), halves, progress=False, log=lambda *_: None)
