@@ -3,12 +3,16 @@
     .venv/bin/python bench/translator.py decode                  # KV cache speed-up at 50 tokens, batch 1 and 32
     .venv/bin/python bench/translator.py toy --minutes 3         # train on the toy corpus, test BLEU
     .venv/bin/python bench/translator.py toy --minutes 3 --attention mla
-    .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --minutes 15
+    .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --max-steps 2400 \
+        --eval-every 600 --beam    # the group split; or --split-method source, --subwords 4000 --tie-embeddings
     .venv/bin/python bench/translator.py decode --device cuda    # on a GPU
     .venv/bin/python bench/translator.py toy --device cuda --preset base --minutes 5 --eval-every 50
 
 `toy` and `tatoeba` also report the training throughput (target tokens per second of optimizer steps, and per
 second of wall time with validation) and, from the validation history, the time and steps to validation BLEU 95.
+`tatoeba` reports test BLEU against all references with its bootstrap 95 % interval, the split's leakage figures,
+the everyday sentences' BLEU (`evaluate --split everyday`), the target tokens trained on, and the machine's load
+average (the machine is shared: budgets are in steps, minutes are context).
 
 `decode` times the same model on the same (explicit) attention path: cached (one new position per step,
 keys/values kept) against recomputing the whole prefix every step (and, like the cached step, sending only the
@@ -18,6 +22,7 @@ alternately, so a noisy machine slows both alike.
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -28,10 +33,12 @@ from course_lib import Transformer, greedy_decode
 from course_lib.translator import TrainConfig, Translator, train
 from course_lib.translator.checkpoint import load_checkpoint
 from course_lib.translator.config import PRESETS
-from course_lib.translator.dataset import load_splits
-from course_lib.translator.translate import pick_device, score
+from course_lib.translator.everyday import EVERYDAY
+from course_lib.translator.split import SPLIT_METHODS
+from course_lib.translator.translate import evaluate, pick_device
 
 NEVER = -1  # an <eos> id no token has: decoding runs the full budget
+DEFAULT_MINUTES = 3.0  # the training budget when no step budget is given
 
 
 def time_decode(model, src: torch.Tensor, tokens: int, use_cache: bool) -> float:
@@ -97,30 +104,47 @@ def throughput(summary: dict, history: list[dict]) -> dict:
             "valid_bleu": [[r["step"], round(r["seconds"], 1), round(r["bleu"], 2)] for r in history]}
 
 
+def figures(scores: dict, prefix: str) -> dict:
+    """BLEU (all references) with its interval, chrF and the leakage figures of an `evaluate` result, rounded."""
+    return {f"{prefix}_bleu": round(scores["bleu"], 2), f"{prefix}_bleu_ci": [round(x, 2) for x in scores["bleu_ci"]],
+            f"{prefix}_chrf": round(scores["chrf"], 2), f"{prefix}_sentences": scores["n"],
+            f"{prefix}_leak_target_seen": round(scores["leak_target_seen"], 4),
+            f"{prefix}_leak_within_2_edits": round(scores["leak_within_2_edits"], 4)}
+
+
 def bench_training(args, corpus: str) -> dict:
-    """Train for `--minutes` (or `--max-steps`) on `corpus`, then score the best checkpoint on its test split."""
+    """Train for `--max-steps` (or `--minutes`) on `corpus`, then score the best checkpoint on its test split
+    (and, for a real corpus, on the everyday sentences)."""
+    minutes = args.minutes if args.minutes or args.max_steps else DEFAULT_MINUTES
+    model = {} if args.tie_embeddings is None else {"tie_embeddings": args.tie_embeddings}
     with tempfile.TemporaryDirectory() as out:
-        config = TrainConfig(corpus=corpus, preset=args.preset, device=args.device, max_minutes=args.minutes,
-                             max_steps=args.max_steps, attention=args.attention, eval_every=args.eval_every)
+        config = TrainConfig(corpus=corpus, preset=args.preset, device=args.device, max_minutes=minutes,
+                             max_steps=args.max_steps, attention=args.attention, eval_every=args.eval_every,
+                             split_method=args.split_method, subwords=args.subwords, seed=args.seed, model=model)
         summary = train(config, out, progress=False)
         history = load_checkpoint(out, "last.pt")["history"]["valid"]
         state = load_checkpoint(out)
         translator = Translator.from_state(state, args.device)
-        splits, _ = load_splits(corpus, state["config"]["split_seed"])
-        test = splits["test"][: args.limit] if args.limit else splits["test"]
-        greedy = score(translator, test)
-        beam = score(translator, test, beam=4) if args.beam else None
+        greedy = evaluate(out, split="test", device=args.device, limit=args.limit)
+        beam = evaluate(out, split="test", beam=4, device=args.device, limit=args.limit) if args.beam else None
+        everyday = evaluate(out, split=EVERYDAY, device=args.device) if corpus != "toy" else None
         params = sum(p.numel() for p in translator.model.parameters())
         cache_bytes = self_attention_cache_bytes(translator, tokens=20)
-    result = {"corpus": corpus, "device": str(translator.device), "preset": state["config"]["preset"],
-              "attention": args.attention, "minutes": args.minutes, "steps": summary["steps"],
+    saved = state["config"]
+    result = {"corpus": corpus, "device": str(translator.device), "preset": saved["preset"], "model": saved["model"],
+              "seed": saved["seed"], "split_method": saved["split_method"], "subwords": saved["subwords"],
+              "attention": args.attention, "minutes": minutes, "steps": summary["steps"],
               **throughput(summary, history), "parameters": params, "self_attention_cache_bytes_20_tokens": cache_bytes,
-              "test_bleu_greedy": round(greedy["bleu"], 2),
-              "test_bleu_single_ref": round(greedy["bleu_single_ref"], 2), "chrf": round(greedy["chrf"], 2),
+              "best_step": next(r["step"] for r in history if r["bleu"] == summary["best_bleu"]),
+              **figures(greedy, "test"), "test_bleu_single_ref": round(greedy["bleu_single_ref"], 2),
               "exact_match": round(greedy["exact_match"], 4), "signature": greedy["signature"],
-              "phenomena_check": greedy.get("phenomena"), "phenomena_sentence": greedy.get("phenomena_sentence")}
+              "phenomena_check": greedy.get("phenomena"), "phenomena_sentence": greedy.get("phenomena_sentence"),
+              "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()]}
     if beam is not None:
         result["test_bleu_beam4"] = round(beam["bleu"], 2)
+        result["test_bleu_beam4_ci"] = [round(x, 2) for x in beam["bleu_ci"]]
+    if everyday is not None:
+        result.update(figures(everyday, "everyday"))
     return result
 
 
@@ -131,8 +155,14 @@ def main(argv=None) -> None:
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--tokens", type=int, default=50, help="decode: new tokens per sentence")
     p.add_argument("--repeats", type=int, default=5, help="decode: timed runs per variant")
-    p.add_argument("--minutes", type=float, default=3.0, help="training budget")
-    p.add_argument("--max-steps", type=int, help="training: also stop after this many steps")
+    p.add_argument("--minutes", type=float, help=f"training: stop after this much wall time (default: "
+                   f"{DEFAULT_MINUTES:g} when --max-steps is not given)")
+    p.add_argument("--max-steps", type=int, help="training: stop after this many steps")
+    p.add_argument("--seed", type=int, default=0, help="training: the model's initialisation and batch order")
+    p.add_argument("--split-method", default="group", choices=sorted(SPLIT_METHODS), help="tatoeba: the split")
+    p.add_argument("--subwords", type=int, default=0, help="English subword pieces (default 0: whole words)")
+    p.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
+                   help="share the target embedding and the output layer (default: untied)")
     p.add_argument("--attention", default="mha", choices=("mha", "mla"))
     p.add_argument("--eval-every", type=int, help="steps between validations (default: once per epoch)")
     p.add_argument("--corpus", default="../shared/data/tatoeba-cmn-eng.tsv", help="tatoeba: the TSV file")

@@ -28,8 +28,16 @@ class Transformer(nn.Module):
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 512, num_heads: int = 8,
                  num_encoder_layers: int = 6, num_decoder_layers: int = 6, d_ff: int = 2048,
                  dropout: float = 0.1, max_len: int = 512, norm_first: bool = False, pad_id: int = PAD_ID,
-                 activation: str = "relu", self_attention: str = "mha"):
-        """`self_attention="mla"`: the decoder's self-attention becomes MLA (`mla_sizes`); cross-attention stays MHA."""
+                 activation: str = "relu", self_attention: str = "mha", tie_embeddings: bool = False):
+        """`self_attention="mla"`: the decoder's self-attention becomes MLA (`mla_sizes`); cross-attention stays MHA.
+
+        `tie_embeddings=True` (the paper's §3.4; Press & Wolf, 2017): the output layer's weight *is* the target
+        embedding table E, so logits = h·Eᵀ + b and one (tgt_vocab, d_model) matrix is learned instead of two; the
+        source table stays separate (another vocabulary). √d_model: the embedding multiplies E[x] by √d_model on
+        the way in; the output layer uses E as it is, without dividing by √d_model. With rows of E drawn from
+        N(0, 1/d_model) (norm ≈ 1) and h from a LayerNorm (norm ≈ √d_model), the logits start with unit variance.
+        The <pad> row is shared too: the output layer's gradient moves it (harmless: padded positions are masked).
+        """
         super().__init__()
         require_positive_int("src_vocab_size", src_vocab_size)
         require_positive_int("tgt_vocab_size", tgt_vocab_size)
@@ -42,6 +50,10 @@ class Transformer(nn.Module):
         self.decoder = Decoder(num_decoder_layers, d_model, num_heads, d_ff, dropout, norm_first, activation,
                                self_attention=self_attention)
         self.generator = nn.Linear(d_model, tgt_vocab_size)  # d_model -> logits over the target vocabulary
+        self.tie_embeddings = tie_embeddings
+        if tie_embeddings:
+            # logits = h·Eᵀ + b: the lookup table and the output weight are one Parameter (one tensor, one gradient)
+            self.generator.weight = self.tgt_embed.lookup.weight
 
     def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Source ids (B, Ls) -> (memory (B, Ls, d_model), src_mask (B, 1, 1, Ls))."""

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TOL, max_abs_diff
+from tolerances import TOL, max_abs_diff
 from torch import nn
 
 from course_lib import LayerNorm, PositionwiseFeedForward, add_and_norm, set_fused

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TOL, max_abs_diff
+from tolerances import TOL, max_abs_diff
 
 from course_lib import causal_mask, fused_attention, padding_mask, scaled_dot_product_attention
 

@@ -1,6 +1,7 @@
 """Smoke tests of the benchmarks at tiny sizes: they run through main(argv) and report what they measure."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -97,3 +98,18 @@ def test_cache_bytes_check_is_a_system_exit(attention_variants):
     with pytest.raises(SystemExit, match=re.escape("MHA: the cache holds 600 bytes at T=5, the formula says "
                                                    "1 x 5 x 32 x 4 = 640")):
         attention_variants.check_cache_bytes("MHA", 600, 1, 5, 32, 4)
+
+
+# ---------------------------------------------------------------- translator.py (the tatoeba path)
+
+def test_translator_bench_reports_honest_figures(capsys):
+    translator = _load("translator")
+    corpus = Path(__file__).resolve().parent / "translator" / "fixtures" / "mini.tsv"
+    translator.main(["tatoeba", "--corpus", str(corpus), "--max-steps", "2", "--subwords", "50", "--tie-embeddings"])
+    out = capsys.readouterr().out
+    result = json.loads(out[out.index("{\n"):])  # after the training log
+    assert result["steps"] == 2 and result["minutes"] is None and result["train_tokens"] > 0
+    assert result["split_method"] == "group" and result["subwords"] == 50 and result["model"]["tie_embeddings"]
+    assert result["test_leak_target_seen"] == result["test_leak_within_2_edits"] == 0
+    assert result["test_bleu_ci"][0] <= result["test_bleu_ci"][1] and result["everyday_sentences"] >= 40
+    assert len(result["load_average_1_5_15_min"]) == 3

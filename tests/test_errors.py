@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from conftest import max_abs_diff
+from tolerances import max_abs_diff
 from torch import nn
 
 from course_lib import (

@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TOL, max_abs_diff, randomize_
+from tolerances import TOL, max_abs_diff, randomize_
 from torch import nn
 
 from course_lib import (

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import TOL, max_abs_diff, randomize_
+from tolerances import TOL, max_abs_diff, randomize_
 from torch import nn
 
 from course_lib import Decoder, DecoderLayer, Encoder, EncoderLayer, LayerNorm, MultiHeadAttention, set_fused

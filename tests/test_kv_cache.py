@@ -4,7 +4,7 @@ import re
 
 import pytest
 import torch
-from conftest import max_abs_diff
+from tolerances import max_abs_diff
 
 from course_lib import (
     BOS_ID,

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TOL, max_abs_diff, randomize_
+from tolerances import TOL, max_abs_diff, randomize_
 
 from course_lib import (
     BOS_ID,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import TOL, max_abs_diff
+from tolerances import TOL, max_abs_diff
 from torch import nn
 
 from course_lib import (

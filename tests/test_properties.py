@@ -6,9 +6,9 @@ import functools
 import math
 
 import torch
-from conftest import max_abs_diff
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerances import max_abs_diff
 
 from course_lib import (
     BOS_ID,

@@ -5,7 +5,7 @@ import re
 
 import pytest
 import torch
-from conftest import TOL, max_abs_diff
+from tolerances import TOL, max_abs_diff
 
 from course_lib import apply_rope, apply_rope_interleaved, interleaved_to_half_permutation, rotate_half
 from course_lib.rope import rope_angles, rope_inverse_frequencies

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import TOL, max_abs_diff, randomize_
+from tolerances import TOL, max_abs_diff, randomize_
 
 from course_lib import (
     BOS_ID,
@@ -146,3 +146,53 @@ def test_a_few_training_steps_lower_the_loss():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+
+
+def _tied_and_untied_copy():
+    """A tied model and an untied one holding the same numbers (its output weight a copy of the target table)."""
+    torch.manual_seed(0)
+    tied = Transformer(SRC_VOCAB, TGT_VOCAB, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1,
+                       d_ff=16, dropout=0.0, max_len=16, tie_embeddings=True).double()
+    untied = Transformer(SRC_VOCAB, TGT_VOCAB, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1,
+                         d_ff=16, dropout=0.0, max_len=16).double()
+    untied.load_state_dict(tied.state_dict())  # both keys of the shared table carry the same numbers
+    return tied, untied
+
+
+def test_tied_embeddings_share_one_tensor():
+    tied, untied = _tied_and_untied_copy()
+    assert tied.generator.weight is tied.tgt_embed.lookup.weight
+    assert tied.generator.weight.data_ptr() == tied.tgt_embed.lookup.weight.data_ptr()  # still after .double()
+    assert untied.generator.weight is not untied.tgt_embed.lookup.weight
+    saved = sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in tied.parameters())
+    assert saved == TGT_VOCAB * 8  # one (tgt_vocab, d_model) table fewer; the source table stays its own
+    assert tied.src_embed.lookup.weight is not tied.tgt_embed.lookup.weight
+
+
+def test_tied_gradient_is_the_sum_of_both_uses():
+    tied, untied = _tied_and_untied_copy()
+    src, tgt = _batch()
+    assert torch.equal(tied(src, tgt), untied(src, tgt))  # same numbers, same logits
+    tied(src, tgt).square().sum().backward()
+    untied(src, tgt).square().sum().backward()
+    shared = tied.tgt_embed.lookup.weight.grad
+    # one tensor receives both gradients: the input lookup's and the output layer's
+    expected = untied.tgt_embed.lookup.weight.grad + untied.generator.weight.grad
+    assert shared is tied.generator.weight.grad
+    assert max_abs_diff(shared, expected) <= 1e-12
+    assert max_abs_diff(untied.generator.weight.grad, expected) > 1e-6  # the lookup's share is not nothing
+
+
+def test_tied_translator_checkpoint_round_trips(tmp_path):
+    from course_lib.translator import TrainConfig, Translator, train
+
+    model = dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32, dropout=0.0,
+                 tie_embeddings=True)
+    config = TrainConfig(corpus="toy", device="cpu", max_steps=2, max_tokens=300, eval_sentences=4, model=model,
+                         warmup_steps=2)
+    train(config, tmp_path, progress=False, log=lambda *_: None)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    loaded = Translator.from_checkpoint(tmp_path, device="cpu", which="last.pt").model
+    assert loaded.tie_embeddings and loaded.generator.weight is loaded.tgt_embed.lookup.weight
+    assert torch.equal(loaded.generator.weight, state["model"]["generator.weight"])
+    assert torch.equal(state["model"]["generator.weight"], state["model"]["tgt_embed.lookup.weight"])

@@ -7,13 +7,15 @@ import warnings
 
 from .checkpoint import CheckpointError, one_line
 from .config import ATTENTIONS, DEVICES, MAX_SEED, PRESETS, TrainConfig
+from .everyday import EVERYDAY
 from .runs import Interrupted
+from .split import SPLIT_METHODS
 
 DEFAULT_MINUTES = 10.0  # the budget when neither --max-steps nor --max-minutes is given
 MAX_BEAM = 64  # wider beams cost memory and time and, past a handful, no longer help BLEU
 # train options that name a setting of the run (None: not given; a resumed run keeps its own)
-RUN_OPTIONS = ("corpus", "preset", "seed", "split_seed", "skip_malformed", "attention", "eval_every", "max_steps",
-               "max_minutes")
+RUN_OPTIONS = ("corpus", "preset", "seed", "split_seed", "split_method", "subwords", "skip_malformed", "attention",
+               "eval_every", "max_steps", "max_minutes")
 
 
 def number(kind, accept, expected: str):
@@ -58,6 +60,13 @@ def parser() -> Parser:
     train.add_argument("--device", default="auto", choices=DEVICES)
     train.add_argument("--seed", type=SEED, help="initial weights, dropout and batch order (default: 0)")
     train.add_argument("--split-seed", type=int, help="which sentences go to train/valid/test (default: 0)")
+    train.add_argument("--split-method", choices=sorted(SPLIT_METHODS),
+                       help="real corpora: 'group' (the default) keeps near copies in one split, 'source' splits by "
+                       "English sentence")
+    train.add_argument("--subwords", type=int, help="English subword pieces learned on the training split "
+                       "(sentencepiece unigram, e.g. 4000; default 0: whole words)")
+    train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction,
+                       help="share the target embedding and the output layer (default: untied)")
     train.add_argument("--skip-malformed", action="store_true", default=None,
                        help="skip malformed corpus lines (and count them)")
     train.add_argument("--attention", choices=ATTENTIONS, help="the decoder's self-attention (default: mha)")
@@ -71,11 +80,13 @@ def parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="BLEU, chrF and exact match of a checkpoint on a split")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--corpus", help="default: the corpus the checkpoint was trained on")
-    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test", EVERYDAY),
+                          help=f"a split of the corpus, or '{EVERYDAY}': the course's own held-out sentences")
     evaluate.add_argument("--beam", type=BEAM, default=1, help=f"beam size, 1 (greedy) to {MAX_BEAM}")
     evaluate.add_argument("--limit", type=POSITIVE_INT, help="score only the first N sentence pairs")
     evaluate.add_argument("--device", default="auto", choices=DEVICES)
-    evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, chrf, exact_match, n, signature")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object: bleu, bleu_ci, chrf, exact_match, n, "
+                          "leak_target_seen, leak_within_2_edits, signature, ...")
     translate = commands.add_parser("translate", help="translate TEXT arguments, or stdin line by line")
     translate.add_argument("--checkpoint", required=True)
     translate.add_argument("--beam", type=BEAM, default=1, help=f"beam size, 1 (greedy) to {MAX_BEAM}")
@@ -89,6 +100,8 @@ def run_train(args) -> None:
 
     # the options given; the others are the defaults (or, resuming, the saved run's own settings)
     given = {name: getattr(args, name) for name in RUN_OPTIONS if getattr(args, name) is not None}
+    if args.tie_embeddings is not None:
+        given["model"] = {"tie_embeddings": args.tie_embeddings}
     budget = {} if "max_steps" in given or "max_minutes" in given else {"max_minutes": DEFAULT_MINUTES}
     config = TrainConfig(**{"device": args.device, **budget, **given})
     summary = train(config, args.out, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite,
@@ -105,9 +118,13 @@ def run_evaluate(args) -> None:
     if args.json:
         print(json.dumps(scores, ensure_ascii=False))
         return
-    print(f"{args.split}: {scores['n']} sentences | BLEU {scores['bleu']:.2f} "
+    low, high = scores["bleu_ci"]
+    print(f"{args.split}: {scores['n']} sentences | BLEU {scores['bleu']:.2f} [{low:.2f}, {high:.2f}] all references "
           f"(first reference only {scores['bleu_single_ref']:.2f}) | chrF {scores['chrf']:.2f} | "
           f"exact match {scores['exact_match']:.3f}")
+    print(f"  split {scores['split_method']}: target seen in training {scores['leak_target_seen']:.3f}, "
+          f"within 2 word edits of a training sentence {scores['leak_within_2_edits']:.3f} "
+          "(BLEU interval: bootstrap 95 %, 1000 resamples)")
     if scores.get("phenomena"):
         print(f"  {'phenomenon':<14} {'check':>6} {'sentence':>8}   (check: the phenomenon itself right; "
               "sentence: the whole sentence exact)")

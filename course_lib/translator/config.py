@@ -2,8 +2,9 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
-from ..validation import require_choice
+from ..validation import require_choice, require_non_negative_int
 from .checkpoint import mismatch, require_keys
+from .split import SPLIT_METHODS
 
 PRESETS = {
     # name: the model size, and the training settings that suit it
@@ -35,6 +36,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0  # model initialisation, dropout and batch order
     split_seed: int = 0  # which sentences land in train/valid/test (real corpora)
+    split_method: str = "group"  # real corpora: "group" (no near copies across splits) or "source" (split.py)
     skip_malformed: bool = False  # real corpora: skip (and count) malformed lines instead of stopping
     attention: str = "mha"  # the decoder's self-attention: multi-head or multi-head latent attention
     max_steps: int | None = None
@@ -47,13 +49,16 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_len: int = 64  # tokens per sentence, <bos>/<eos> included
     min_freq: int | None = None  # vocabulary cut-off: 1 for the toy corpus, 2 for real ones
+    subwords: int = 0  # English subword pieces learned on the training split (subwords.py); 0: whole words
     eval_every: int | None = None  # steps between validations; None: once per epoch
     eval_sentences: int = 400  # validation sentences decoded for BLEU
-    model: dict = field(default_factory=dict)  # overrides of the preset's model size
+    model: dict = field(default_factory=dict)  # overrides of the preset's model (size, tie_embeddings)
 
     def __post_init__(self):
         require_choice("device", self.device.split(":")[0], DEVICES)
         require_choice("attention", self.attention, ATTENTIONS)
+        require_choice("split_method", self.split_method, tuple(SPLIT_METHODS))
+        require_non_negative_int("subwords", self.subwords)
         if self.preset is not None:
             require_choice("preset", self.preset, tuple(PRESETS))
         if not 0 <= self.seed <= MAX_SEED:
@@ -91,6 +96,7 @@ def config_from_checkpoint(state: dict, path, **overrides) -> TrainConfig:
     unknown = sorted(set(values) - {f.name for f in fields(TrainConfig)})
     if unknown:
         raise mismatch(path, "configuration", f"unknown settings {', '.join(unknown)}")
+    values = {"split_method": "source", **values}  # saved before the group split existed: split by source
     try:
         return TrainConfig(**{**values, **overrides})
     except (TypeError, ValueError) as err:

@@ -70,14 +70,19 @@ def split_by_source(pairs: list[Pair], seed: int = 0, valid_fraction: float = 0.
     return splits
 
 
-def require_splittable(splits: dict[str, list[Pair]], corpus: str) -> None:
-    """ValueError naming the smallest corpus `split_by_source` can split, when a split of `corpus` came out empty."""
+def require_splittable(splits: dict[str, list[Pair]], corpus: str, method: str = "source") -> None:
+    """ValueError saying why a split of `corpus` came out empty: too few sentences (naming the smallest number
+    `split_by_source` can split), or, for the group split, too few groups of near copies."""
     if all(splits.values()):
         return
     sources = len({p.src for pairs in splits.values() for p in pairs})
     need = next(n for n in range(1, 10_000) if all(split_by_source([Pair(str(i), str(i)) for i in range(n)]).values()))
-    raise ValueError(f"corpus {corpus!r} is too small to split into train, valid and test: it has {sources} distinct "
-                     f"source sentence(s), and at least {need} are needed")
+    if sources < need:
+        raise ValueError(f"corpus {corpus!r} is too small to split into train, valid and test: it has {sources} "
+                         f"distinct source sentence(s), and at least {need} are needed")
+    raise ValueError(f"corpus {corpus!r} is too small to split into train, valid and test by {method!r}: its {sources} "
+                     "distinct source sentences are near copies of each other, and near copies stay in one split; "
+                     "use a larger corpus (or --split-method source)")
 
 
 def references(pairs: list[Pair]) -> tuple[list[str], list[list[str]]]:

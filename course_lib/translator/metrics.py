@@ -1,7 +1,9 @@
-"""Scores of a translation system: sacrebleu's corpus BLEU (with its signature) and chrF, and exact match."""
+"""Scores of a translation system: sacrebleu's corpus BLEU (with its signature and a bootstrap interval) and chrF,
+and exact match."""
 
 from importlib.util import find_spec
 
+import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
 from .tokenizers import CJK_LANGS
@@ -51,6 +53,25 @@ def corpus_scores(hypotheses: list[str], references, target_lang: str) -> dict:
     exact = sum(h.strip() in {r.strip() for r in rs} for h, rs in zip(hypotheses, refs, strict=True))
     return {"bleu": bleu_score.score, "chrf": chrf.score, "exact_match": exact / len(hypotheses),
             "n": len(hypotheses), "signature": str(bleu.get_signature())}
+
+
+def bleu_interval(hypotheses: list[str], references: list[list[str]], target_lang: str, samples: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """The percentile bootstrap interval of corpus BLEU: resample the sentences with replacement `samples` times
+    (seeded), recompute BLEU from each resample's summed n-gram statistics, keep the middle `level` of them."""
+    if not hypotheses:
+        return 0.0, 0.0
+    bleu = BLEU(tokenize=bleu_tokenize(target_lang), effective_order=True)  # statistics only: no smoothing used
+    rows = []
+    for hypothesis, refs in zip(hypotheses, references, strict=True):
+        s = bleu.sentence_score(hypothesis, list(refs))
+        rows.append([s.sys_len, s.ref_len, *s.counts, *s.totals])  # corpus BLEU = f(sum of these rows)
+    stats = np.array(rows, dtype=np.int64)  # (N, 10)
+    picks = np.random.default_rng(seed).integers(0, len(rows), size=(samples, len(rows)))  # (samples, N)
+    sums = stats[picks].sum(axis=1)  # (samples, 10)
+    scores = [BLEU.compute_bleu(row[2:6].tolist(), row[6:10].tolist(), int(row[0]), int(row[1])).score for row in sums]
+    low, high = np.quantile(scores, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
 
 
 def phenomenon_accuracy(pairs, hypotheses: list[str]) -> dict[str, float]:

@@ -1,10 +1,12 @@
-"""Tokenizers: English words (lower-cased, punctuation apart), Chinese characters, and plain words (lower-cased
-for a source, case kept for a target: sacrebleu's BLEU and exact match compare case)."""
+"""Tokenizers: English words (lower-cased, punctuation apart) or learned English subwords (subwords.py), Chinese
+characters, and plain words (lower-cased for a source, case kept for a target: sacrebleu's BLEU and exact match
+compare case)."""
 
 import re
 from dataclasses import dataclass
 
 from ..validation import require_choice
+from .subwords import SUBWORDS, SubwordTokenizer
 
 CJK_LANGS = ("zh", "cmn", "ja", "jpn")
 PUNCTUATION_NO_SPACE_BEFORE = set(".,!?;:%)]}")
@@ -48,10 +50,14 @@ TOKENIZERS = {
 }
 
 
-def tokenizer(name: str) -> Tokenizer:
-    """The tokenizer called `name` (en_words, zh_chars, words or words_cased)."""
-    require_choice("tokenizer", name, tuple(TOKENIZERS))
-    return TOKENIZERS[name]
+def tokenizer(name: str, model: bytes = b"") -> Tokenizer | SubwordTokenizer:
+    """The tokenizer called `name` (en_words, zh_chars, words or words_cased; en_subwords with its trained `model`)."""
+    require_choice("tokenizer", name, (*TOKENIZERS, SUBWORDS))
+    if name != SUBWORDS:
+        return TOKENIZERS[name]
+    if not model:
+        raise ValueError(f"tokenizer {SUBWORDS} needs its trained subword model, got none")
+    return SubwordTokenizer(model)
 
 
 def default_tokenizers(target_lang: str) -> tuple[str, str]:

@@ -159,12 +159,13 @@ class Trainer:
         else:
             self.config, changes = config.resolved(self.device.type), []
         splits, target_lang = load_splits(self.config.corpus, self.config.split_seed, self.config.skip_malformed,
-                                          self.log)
+                                          self.log, self.config.split_method)
         self.corpus = corpus_fingerprint(splits)
         if saved is not None:
             require_same_corpus(saved.get("corpus"), self.corpus, self.config.corpus, self.saved_path)
         self.languages = (languages_from_checkpoint(saved, self.saved_path) if saved is not None
-                          else Languages.build(splits["train"], target_lang, self.config.min_freq))
+                          else Languages.build(splits["train"], target_lang, self.config.min_freq,
+                                                self.config.subwords))
         self.train_examples = self.languages.encode(splits["train"], self.config.max_len)
         self.valid_examples = self.languages.encode(splits["valid"], self.config.max_len)
         self.valid_pairs = splits["valid"][: self.config.eval_sentences]

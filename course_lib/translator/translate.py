@@ -11,9 +11,10 @@ from .checkpoint import BEST, checkpoint_file, load_checkpoint, load_weights, mi
 from .config import config_from_checkpoint
 from .corpus import references
 from .dataset import Languages, languages_from_checkpoint, load_splits
+from .everyday import EVERYDAY, everyday_pairs
 from .grammar import PHENOMENA, check_phenomena
-from .metrics import corpus_scores, phenomenon_accuracy, phenomenon_check_accuracy
-from .tokenizers import tokenizer
+from .metrics import bleu_interval, corpus_scores, phenomenon_accuracy, phenomenon_check_accuracy
+from .split import corpus_names, leakage
 
 
 def mps_available() -> bool:
@@ -46,8 +47,7 @@ class Translator:
 
     def __init__(self, model: Transformer, languages: Languages, max_len: int, device: torch.device):
         self.model, self.languages, self.max_len, self.device = model.eval(), languages, max_len, device
-        self.src_tok = tokenizer(languages.src_tokenizer)
-        self.tgt_tok = tokenizer(languages.tgt_tokenizer)
+        self.src_tok, self.tgt_tok = languages.tokenizers
 
     @classmethod
     def from_checkpoint(cls, where, device: str = "auto", which: str = BEST) -> "Translator":
@@ -105,8 +105,9 @@ def pad_rows(rows: list[list[int]]) -> torch.Tensor:
     return torch.tensor([row + [PAD_ID] * (width - len(row)) for row in rows], dtype=torch.long)
 
 
-def score(translator: Translator, pairs, beam: int = 1) -> dict:
-    """Corpus BLEU (every reference, and the first one only), chrF and exact match of the translations of `pairs`;
+def score(translator: Translator, pairs, beam: int = 1, interval: bool = False) -> dict:
+    """Corpus BLEU (every reference, and the first one only), chrF and exact match of the translations of `pairs`
+    (with `interval`, also `bleu_ci`: BLEU's bootstrap 95 % interval, all references);
     where the pairs carry phenomena (the toy corpus), per phenomenon: `phenomena`, the share of its sentences whose
     targeted check passes (grammar.check_phenomena), and `phenomena_sentence`, the share translated exactly."""
     sources, refs = references(pairs)
@@ -114,6 +115,8 @@ def score(translator: Translator, pairs, beam: int = 1) -> dict:
     lang = translator.languages.target_lang
     scores = corpus_scores(hypotheses, refs, lang)
     scores["bleu_single_ref"] = corpus_scores(hypotheses, [r[:1] for r in refs], lang)["bleu"]
+    if interval:
+        scores["bleu_ci"] = list(bleu_interval(hypotheses, refs, lang))
     if any(p.phenomena for p in pairs):
         first = {}
         for p in pairs:
@@ -128,13 +131,20 @@ def score(translator: Translator, pairs, beam: int = 1) -> dict:
 
 def evaluate(where, corpus: str | None = None, split: str = "test", beam: int = 1, device: str = "auto",
              limit: int | None = None) -> dict:
-    """Score a checkpoint on a split of its corpus (by default the corpus and split seed it was trained on)."""
+    """Score a checkpoint on a split of its corpus (by default the corpus, split method and seed it was trained on),
+    or on the course's everyday sentences (split="everyday"), with BLEU's bootstrap interval and the leakage
+    figures: the shares of the scored sentences whose target, or a near copy of whose English, training holds."""
     path = checkpoint_file(where)
     state = load_checkpoint(path)
     config = config_from_checkpoint(state, path)
     translator = Translator.from_state(state, device, path)
-    splits, _ = load_splits(corpus or config.corpus, config.split_seed, config.skip_malformed)
+    corpus = corpus or config.corpus
+    splits, _ = load_splits(corpus, config.split_seed, config.skip_malformed, split_method=config.split_method)
+    names = corpus_names(splits)  # the split's normalisation: masked names come from the corpus alone
+    splits = {**splits, EVERYDAY: everyday_pairs()}
     if split not in splits:
         raise ValueError(f"split must be one of {sorted(splits)}, got split={split!r}")
     pairs = splits[split] if limit is None else splits[split][:limit]
-    return score(translator, pairs, beam)
+    scores = score(translator, pairs, beam, interval=True)
+    split_method = "toy" if corpus == "toy" else config.split_method  # the toy corpus has its own split
+    return {**scores, **leakage(pairs, splits["train"], names), "split_method": split_method}
