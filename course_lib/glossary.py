@@ -184,6 +184,8 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "batch": "批次",
         "batch size": "批大小",
         "sequence length": "序列长度",
+        "mean pooling": "平均池化",
+        "sentence vector": "句向量",
     },
     "09": {
         "decoder layer": "解码器层",
@@ -193,6 +195,12 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "shifted right (the decoder input)": "右移",
         "parallel computation": "并行计算",
         "training": "训练",
+        "KV cache": "键值缓存",
+        "incremental decoding": "增量解码",
+        "floating-point operation (FLOP)": "浮点运算",
+        "prefill": "预填充",
+        "speculative decoding": "推测解码",
+        "beam search": "束搜索",
     },
     "10": {
         "autoregressive": "自回归",

@@ -1,53 +1,40 @@
-"""Checkers for notebook 09: single-head cross-attention over the encoder's memory, and one decoder layer."""
-
-import math
+"""Checker for notebook 09's decoder layer, the one section 2 builds: its spot-the-bug cells call it."""
 
 import torch
 
 from ..decoder import DecoderLayer
 from ..masking import causal_mask, padding_mask
 from ..tokens import PAD_ID
-from .core import CheckCase, run_checks
+from .core import CheckCase, Mistake, run_checks
 from .encoder import padded_ids, randomise_norms
 
 
-def _cross_attention(y, memory, memory_mask, w_q, w_k, w_v):
-    """The reference: softmax(y W_q (memory W_k)^T / sqrt(d_k), masked keys -inf) memory W_v."""
-    q, k, v = y @ w_q, memory @ w_k, memory @ w_v  # (B, Lt, d_k), (B, Ls, d_k), (B, Ls, d_v)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, Lt, Ls)
-    if memory_mask is not None:
-        scores = scores.masked_fill(~memory_mask, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)  # (B, Lt, Ls)
-    return weights @ v, weights  # (B, Lt, d_v), (B, Lt, Ls)
+def _decoder_layer(layer, y, memory, tgt_mask, memory_mask, *, cross=None, norms=None):
+    """Section 2's three sublayers; `cross(h1, y, memory)` -> (query, source) and `norms` make the known mistakes."""
+    norm1, norm2, norm3 = norms or (layer.norm1, layer.norm2, layer.norm3)
+    h1 = norm1(y + layer.self_attn(y, mask=tgt_mask))  # (B, Lt, d_model)
+    query, source = (h1, memory) if cross is None else cross(h1, y, memory)
+    h2 = norm2(h1 + layer.cross_attn(query, source, mask=memory_mask))  # (B, Lt, d_model)
+    return norm3(h2 + layer.ffn(h2))  # (B, Lt, d_model)
 
 
-def _cross_case(description: str, batch: int, tgt_len: int, lengths: list[int] | None, src_len: int, d_model: int,
-                d_k: int, d_v: int, seed: int) -> CheckCase:
-    generator = torch.Generator().manual_seed(seed)
-
-    def randn(*shape):
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
-
-    y, memory = randn(batch, tgt_len, d_model), randn(batch, src_len, d_model)  # (B, Lt, d), (B, Ls, d)
-    mask = None if lengths is None else padded_ids(lengths, src_len)[:, None, :] != PAD_ID  # (B, 1, Ls)
-    args = (y, memory, mask, randn(d_model, d_k), randn(d_model, d_k), randn(d_model, d_v))
-    return CheckCase(description, args, _cross_attention(*args))
-
-
-def check_cross_attention(fn) -> None:
-    """fn(y (B, Lt, d), memory (B, Ls, d), memory_mask (B, 1, Ls) or None, w_q, w_k, w_v) must return
-    (output (B, Lt, d_v), weights (B, Lt, Ls)): queries from y, keys and values from the memory."""
-    cases = [
-        _cross_case("2 decoder positions y (1, 2, 4) over 3 source positions memory (1, 3, 4), no mask: want output "
-                    "(1, 2, 4) and weights (1, 2, 3), one row per decoder position", 1, 2, None, 3, 4, 4, 4, seed=1),
-        _cross_case("y (2, 3, 4), memory (2, 4, 4), source 1 padded after 2 tokens: memory_mask (2, 1, 4) = "
-                    "[[[T, T, F, F]], [[T, T, T, T]]]", 2, 3, [2, 4], 4, 4, 4, 4, seed=2),
-        _cross_case("as long as the source, y (2, 3, 6) and memory (2, 3, 6), d_k=3, d_v=5, source 1 padded after "
-                    "1 token", 2, 3, [1, 3], 3, 6, 3, 5, seed=3),
-    ]
-    run_checks("cross_attention", fn, cases, atol=1e-9, names=("the output", "the weights"),
-               hint=('queries from y @ w_q, keys and values from memory @ w_k and memory @ w_v; masked keys get '
-                     '-inf before the softmax'))
+LAYER_MISTAKES = [
+    Mistake("tgt_mask never reached the self-attention, so every position reads the tokens after it (information "
+            "leakage; a case without masks cannot show it)",
+            lambda layer, y, memory, tgt_mask, memory_mask: _decoder_layer(layer, y, memory, None, memory_mask)),
+    Mistake("the memory asked the questions: in cross-attention the queries come from the decoder (h1) and the keys "
+            "and values from the memory",
+            lambda layer, y, memory, tgt_mask, memory_mask: _decoder_layer(
+                layer, y, memory, tgt_mask, memory_mask, cross=lambda h1, y, m: (m, h1))),
+    Mistake("the cross-attention's queries are h1, the output of this layer's first sublayer, not the layer's input y",
+            lambda layer, y, memory, tgt_mask, memory_mask: _decoder_layer(
+                layer, y, memory, tgt_mask, memory_mask, cross=lambda h1, y, m: (y, m))),
+    Mistake("memory_mask never reached the cross-attention, so the target reads the source's <pad> keys",
+            lambda layer, y, memory, tgt_mask, memory_mask: _decoder_layer(layer, y, memory, tgt_mask, None)),
+    Mistake("norm1, norm2 and norm3 belong to the first, second and third sublayer, in that order",
+            lambda layer, y, memory, tgt_mask, memory_mask: _decoder_layer(
+                layer, y, memory, tgt_mask, memory_mask, norms=(layer.norm2, layer.norm1, layer.norm3))),
+]
 
 
 def _layer_case(description: str, d_model: int, num_heads: int, tgt_lengths: list[int] | None, tgt_len: int,
@@ -79,6 +66,6 @@ def check_decoder_layer(fn) -> None:
             _layer_case("y (2, 2, 16), memory (2, 6, 16), 4 heads, causal tgt_mask, source 2 padded after 4 tokens",
                         16, 4, None, 2, [6, 4], 6, True, seed=4),
         ]
-        run_checks("decoder_layer", fn, cases, atol=1e-9,
-                   hint=('three sublayers, each x + sublayer then its norm: masked self-attention, cross-attention '
-                         'over the memory, the FFN'))
+        run_checks("decoder_layer", fn, cases, atol=1e-9, mistakes=LAYER_MISTAKES,
+                   hint=("three sublayers, each one's input added to its output and the sum normalised: masked "
+                         "self-attention, cross-attention from the decoder to the memory, the FFN"))

@@ -167,31 +167,31 @@ def batch_norm(x, eps):
 ''',
     },
     "08_encoder": {
-        "encoder_layer": '''
-def encoder_layer(layer, x, mask):
-    h = layer.norm1(x + layer.self_attn(x))  # the mask never reaches the attention
-    return layer.norm2(h + layer.ffn(h))
+        "sentence_vector": '''
+def sentence_vector(memory, mask):
+    return memory.mean(dim=1)  # the <pad> rows are averaged in with the words
 ''',
-        "make_encoder": '''
-def make_encoder(num_layers, d_model, num_heads, d_ff):
-    layer = course_lib.EncoderLayer(d_model, num_heads, d_ff)
-    encoder = course_lib.Encoder(num_layers, d_model, num_heads, d_ff)
-    encoder.layers = nn.ModuleList([layer] * num_layers)  # one layer, N times
-    return encoder
+        "encoder_parameters": '''
+def encoder_parameters(num_layers, d_model, num_heads, d_ff):
+    per_layer = 4 * d_model * d_model + 2 * d_model * d_ff + 2 * 2 * d_model  # the linear maps' biases forgotten
+    return num_layers * per_layer
 ''',
     },
     "09_decoder": {
-        "cross_attention": '''
-def cross_attention(y, memory, memory_mask, w_q, w_k, w_v):
-    q, k, v = memory @ w_q, y @ w_k, y @ w_v  # the memory asks the questions
-    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1)
-    return weights @ v, weights
+        "cached_attention_step": '''
+def cached_attention_step(x_new, past_k, past_v, w_q, w_k, w_v, w_o):
+    heads = past_k.size(1)
+    q = x_new @ w_q
+    q = q.view(q.size(0), 1, heads, -1).transpose(1, 2)  # (B, H, 1, d_k)
+    k_new = (x_new @ w_k).view(q.size(0), 1, heads, -1).transpose(1, 2)
+    v_new = (x_new @ w_v).view(q.size(0), 1, heads, -1).transpose(1, 2)
+    weights = torch.softmax(q @ past_k.transpose(-2, -1) / math.sqrt(q.size(-1)), dim=-1)  # the new token misses itself
+    out = (weights @ past_v).transpose(1, 2).reshape(q.size(0), 1, -1) @ w_o
+    return out, torch.cat([past_k, k_new], dim=2), torch.cat([past_v, v_new], dim=2)
 ''',
-        "decoder_layer": '''
-def decoder_layer(layer, y, memory, tgt_mask, memory_mask):
-    h1 = layer.norm1(y + layer.self_attn(y, y, y, None))  # no causal mask
-    h2 = layer.norm2(h1 + layer.cross_attn(h1, memory, memory, memory_mask))
-    return layer.norm3(h2 + layer.ffn(h2))
+        "prefix_causal_mask": '''
+def prefix_causal_mask(new_len, cached_len):
+    return torch.ones(new_len, cached_len + new_len, dtype=torch.bool).tril()  # the diagonal not moved by the prefix
 ''',
     },
     "10_transformer": {
