@@ -10,9 +10,15 @@ from torch.optim.lr_scheduler import LambdaLR
 from .decoding import greedy_decode
 from .fused import set_fused
 from .tokens import PAD_ID
-from .toy_tasks import VOCAB_SIZE, make_batch, sequence_accuracy, teacher_forcing_pair
+from .toy_tasks import TASKS, VOCAB_SIZE, make_batch, sequence_accuracy, teacher_forcing_pair
 from .transformer import Transformer
-from .validation import require_positive_int, require_probability
+from .validation import (
+    require_choice,
+    require_head_split,
+    require_non_negative_int,
+    require_positive_int,
+    require_probability,
+)
 
 
 def label_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1,
@@ -66,6 +72,15 @@ class ToyTrainingConfig:
     smoothing: float = 0.1
     seed: int = 0  # the initial weights; the training strings are drawn with seed + 1
 
+    def __post_init__(self):
+        for name in ("d_model", "num_heads", "num_layers", "d_ff", "max_digits", "steps", "batch_size", "warmup"):
+            require_positive_int(name, getattr(self, name))
+        require_head_split(self.d_model, self.num_heads)
+        require_probability("smoothing", self.smoothing)
+        require_non_negative_int("seed", self.seed)
+        if not self.peak_lr > 0:
+            raise ValueError(f"peak_lr must be > 0, got peak_lr={self.peak_lr}")
+
 
 def toy_model(config: ToyTrainingConfig) -> Transformer:
     """A fresh Transformer for the toy tasks, no dropout (every batch is new: nothing to overfit)."""
@@ -79,6 +94,7 @@ def train_toy_task(task: str, config: ToyTrainingConfig = ToyTrainingConfig(), p
 
     `pair(tgt)` turns a target batch into (decoder input, labels); `log_every` > 0 prints the loss that often.
     """
+    require_choice("task", task, TASKS)
     torch.manual_seed(config.seed)
     model = set_fused(toy_model(config))  # fused attention and LayerNorm: the same maths, faster
     optimizer = torch.optim.Adam(model.parameters(), lr=config.peak_lr, betas=(0.9, 0.98), eps=1e-9)

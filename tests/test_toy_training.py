@@ -98,3 +98,20 @@ def test_bench_reports_every_check_per_task_and_seed(capsys):
                          out)
     assert re.search(r"seed 0  no shift accuracy [\d.]+  loss - floor [+-][\d.]+  (ok|FAILS)", out)
     assert bench.parse_args([]).steps == ToyTrainingConfig().steps  # it measures the notebook's budget by default
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"steps": 0}, "steps must be a positive int, got steps=0"),
+    ({"d_model": 10, "num_heads": 4}, "d_model=10 is not divisible by num_heads=4"),
+    ({"smoothing": 1.0}, "smoothing must be in"),
+    ({"peak_lr": 0.0}, r"peak_lr must be > 0, got peak_lr=0.0"),
+    ({"seed": -1}, "seed must be >= 0, got seed=-1"),
+])
+def test_config_rejects_bad_values_naming_them(change, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        ToyTrainingConfig(**change)
+
+
+def test_train_toy_task_rejects_an_unknown_task():
+    with pytest.raises(ValueError, match=r"task must be one of \['copy', 'reverse'\], got task='sort'"):
+        train_toy_task("sort", SMALL)
