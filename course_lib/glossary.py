@@ -222,6 +222,10 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "step budget": "步数预算",
         "diagonal": "对角线",
         "anti-diagonal": "反对角线",
+        "dropout": "随机失活",
+        "decoder-only (model)": "仅解码器",
+        "prefix LM": "前缀语言模型",
+        "prefix (the source a prefix LM reads both ways)": "前缀",
     },
     "11": {
         "Multi-head Latent Attention (MLA)": "多头潜在注意力",

@@ -1,11 +1,24 @@
-"""Training pieces shared by notebook 10 and the translator: label-smoothed loss and the learning-rate schedule."""
+"""Training pieces shared by notebook 10 and the translator: label-smoothed loss and the learning-rate schedule;
+and notebook 10's whole run on a toy task (`train_toy_task`), which its test repeats bit for bit."""
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
+from .decoding import greedy_decode
+from .fused import set_fused
 from .tokens import PAD_ID
-from .validation import require_positive_int, require_probability
+from .toy_tasks import TASKS, VOCAB_SIZE, make_batch, sequence_accuracy, teacher_forcing_pair
+from .transformer import Transformer
+from .validation import (
+    require_choice,
+    require_head_split,
+    require_non_negative_int,
+    require_positive_int,
+    require_probability,
+)
 
 
 def label_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smoothing: float = 0.1,
@@ -41,3 +54,73 @@ def inverse_sqrt_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -
     """A LambdaLR applying `warmup_inverse_sqrt`; the optimizer's lr is the peak, reached at `warmup_steps`."""
     require_positive_int("warmup_steps", warmup_steps)
     return LambdaLR(optimizer, lambda step: warmup_inverse_sqrt(step + 1, warmup_steps))
+
+
+@dataclass(frozen=True)
+class ToyTrainingConfig:
+    """Notebook 10's run: a small Transformer, a budget in steps, Adam with warm-up; the seed fixes everything."""
+
+    d_model: int = 64
+    num_heads: int = 4
+    num_layers: int = 2  # on each side
+    d_ff: int = 128
+    max_digits: int = 8
+    steps: int = 500
+    batch_size: int = 64
+    peak_lr: float = 3e-3
+    warmup: int = 100
+    smoothing: float = 0.1
+    seed: int = 0  # the initial weights; the training strings are drawn with seed + 1
+
+    def __post_init__(self):
+        for name in ("d_model", "num_heads", "num_layers", "d_ff", "max_digits", "steps", "batch_size", "warmup"):
+            require_positive_int(name, getattr(self, name))
+        require_head_split(self.d_model, self.num_heads)
+        require_probability("smoothing", self.smoothing)
+        require_non_negative_int("seed", self.seed)
+        if not self.peak_lr > 0:
+            raise ValueError(f"peak_lr must be > 0, got peak_lr={self.peak_lr}")
+
+
+def toy_model(config: ToyTrainingConfig) -> Transformer:
+    """A fresh Transformer for the toy tasks, no dropout (every batch is new: nothing to overfit)."""
+    return Transformer(VOCAB_SIZE, VOCAB_SIZE, config.d_model, config.num_heads, config.num_layers, config.num_layers,
+                       config.d_ff, dropout=0.0, max_len=config.max_digits + 2)
+
+
+def train_toy_task(task: str, config: ToyTrainingConfig = ToyTrainingConfig(), pair=teacher_forcing_pair,
+                   log_every: int = 0) -> tuple[Transformer, list[float]]:
+    """Train on `task` for config.steps steps: the model (eval mode, explicit path) and every step's loss.
+
+    `pair(tgt)` turns a target batch into (decoder input, labels); `log_every` > 0 prints the loss that often.
+    """
+    require_choice("task", task, TASKS)
+    torch.manual_seed(config.seed)
+    model = set_fused(toy_model(config))  # fused attention and LayerNorm: the same maths, faster
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.peak_lr, betas=(0.9, 0.98), eps=1e-9)
+    schedule = inverse_sqrt_schedule(optimizer, config.warmup)
+    data = torch.Generator().manual_seed(config.seed + 1)
+    losses = []
+    model.train()
+    for step in range(1, config.steps + 1):
+        # 1. a fresh batch, shifted for teacher forcing
+        batch = make_batch(task, config.batch_size, 1, config.max_digits, generator=data)
+        decoder_input, labels = pair(batch.tgt)  # (B, Lt) each
+        # 2. the label-smoothed loss over the real target tokens
+        loss = label_smoothed_cross_entropy(model(batch.src, decoder_input), labels, config.smoothing)
+        # 3. one Adam step on the scheduled learning rate
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        if log_every and step % log_every == 0:
+            print(f"step {step:4d}  loss {loss.item():.3f}  lr {schedule.get_last_lr()[0]:.5f}")
+    return set_fused(model.eval(), False), losses
+
+
+def toy_accuracy(model: Transformer, task: str, config: ToyTrainingConfig = ToyTrainingConfig(), size: int = 500,
+                 seed: int = 2024) -> float:
+    """Greedy sequence accuracy on `size` fresh strings drawn with their own seed (the held-out set)."""
+    test = make_batch(task, size, 1, config.max_digits, generator=torch.Generator().manual_seed(seed))
+    return sequence_accuracy(greedy_decode(model, test.src, config.max_digits + 1), test.tgt)

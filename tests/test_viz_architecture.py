@@ -11,7 +11,7 @@ from matplotlib import font_manager
 from matplotlib.colors import to_rgb
 
 from course_lib.viz import BLOCKS, draw_architecture, register_cjk_font
-from course_lib.viz.architecture import highlighted_boxes
+from course_lib.viz.architecture import DROPOUT_KINDS, dropout_sites, highlighted_boxes
 from course_lib.viz.fonts import FONT_DIR
 
 matplotlib.use("Agg")
@@ -84,6 +84,24 @@ def test_every_block_key_is_drawn_as_highlighted_boxes_says():
         lit = [label for label, on in drawn_boxes(draw_architecture(key)) if on]
         assert Counter(lit) == Counter(highlighted_boxes(key)), key
         plt.close("all")
+
+
+def test_dropout_dots_are_drawn_only_on_request_at_the_four_kinds_of_site():
+    assert not draw_architecture("transformer").axes[0].collections  # off by default: every other notebook
+    ax = draw_architecture("transformer", dropout=True).axes[0]
+    assert all(on for _, on in drawn_boxes(ax.figure))  # the boxes are untouched
+    sites = dropout_sites()
+    boxes = Counter((kind, text) for *_, kind, text in sites)
+    # the paper: the two sums of embeddings and positions, and the output of each of the five sublayers;
+    # nn.Transformer adds the attention weights of the three attentions and the FFN's hidden layer
+    assert boxes == Counter({("paper", PE): 2, **{("paper", box): 1 for box in (ENC_SELF, DEC_SELF, CROSS)},
+                             ("paper", FFN): 2, **{("added", box): 1 for box in (ENC_SELF, DEC_SELF, CROSS)},
+                             ("added", FFN): 2})
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == [DROPOUT_KINDS["paper"], DROPOUT_KINDS["added"]]
+    for collection, kind in zip(ax.collections, DROPOUT_KINDS, strict=True):
+        drawn = sorted(map(tuple, collection.get_offsets().tolist()))
+        assert drawn == sorted((x, y) for x, y, k, _ in sites if k == kind)
 
 
 def test_title_names_the_notebook_and_the_block():

@@ -47,6 +47,27 @@ _STACKS = [
 ]
 _WHOLE = ("transformer", "translator")
 
+# Dropout (随机失活), drawn on request as dots. The paper's two places: each sublayer's output before the residual
+# add, and the sum of embeddings and positions. nn.Transformer (and course_lib) add two: the attention weights and
+# the FFN's hidden layer. Each entry: (the box it belongs to, where on it, which kind).
+DROPOUT_KINDS = {
+    "paper": "dropout 随机失活, the paper's:\nsublayer outputs, embeddings + positions",
+    "added": "dropout added by nn.Transformer:\nattention weights, the FFN's hidden layer",
+}
+_SUBLAYERS = ("Self-Attention", "Cross-Attention", "Feed-Forward")
+
+
+def dropout_sites() -> list[tuple[float, float, str, str]]:
+    """(x, y, kind, box text) of every dropout the course's Transformer applies, kind a key of DROPOUT_KINDS."""
+    sites = []
+    for x, y, w, h, text, _ in _BOXES:
+        if text.startswith("+ Positional Encoding"):
+            sites.append((x + w - 0.3, y + h + 0.2, "paper", text))  # on the sum, before the first layer
+        elif any(name in text for name in _SUBLAYERS):
+            sites.append((x + w - 0.3, y + h + 0.05, "paper", text))  # the sublayer's output, before Add & Norm
+            sites.append((x + w - 0.15, y + h / 2, "added", text))  # inside: attention weights or FFN hidden
+    return sites
+
 
 def highlighted_boxes(highlight: str) -> list[str]:
     """The texts of the boxes lit for `highlight` (what the diagram colours; used by tests)."""
@@ -58,8 +79,9 @@ def highlighted_boxes(highlight: str) -> list[str]:
     return lit
 
 
-def draw_architecture(highlight: str, ax=None):
-    """Draw the encoder-decoder with the boxes of block `highlight` coloured; return the figure."""
+def draw_architecture(highlight: str, ax=None, dropout: bool = False):
+    """Draw the encoder-decoder with the boxes of block `highlight` coloured (and, with `dropout`, where dropout
+    acts); return the figure."""
     lit = set(highlighted_boxes(highlight))
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 6.2))
@@ -74,9 +96,21 @@ def draw_architecture(highlight: str, ax=None):
                                     facecolor="tab:orange" if on else "whitesmoke", edgecolor="black"))
         ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
     ax.annotate("", xy=(4.4, 4.1), xytext=(3.6, 4.85), arrowprops=dict(arrowstyle="->", lw=1.5))  # memory
+    if dropout:
+        _draw_dropout(ax)
     name, notebook = BLOCKS[highlight]
     ax.set_title(f"Notebook {notebook}: {name}", fontsize=11)
     ax.set_xlim(0, 8)
     ax.set_ylim(0, 8.2)
     ax.set_axis_off()
     return ax.figure
+
+
+def _draw_dropout(ax) -> None:
+    """The dropout sites as dots, filled for the paper's, hollow for nn.Transformer's additions, with a legend."""
+    sites = dropout_sites()
+    for kind, face in (("paper", "black"), ("added", "white")):
+        xs, ys = zip(*[(x, y) for x, y, k, _ in sites if k == kind], strict=True)
+        ax.scatter(xs, ys, s=36, facecolors=face, edgecolors="black", linewidths=1.2, zorder=3,
+                   label=DROPOUT_KINDS[kind])
+    ax.legend(loc="upper left", fontsize=8, frameon=False, bbox_to_anchor=(0.0, 0.97), labelspacing=1.0)

@@ -195,19 +195,20 @@ def prefix_causal_mask(new_len, cached_len):
 ''',
     },
     "10_transformer": {
-        "teacher_forcing_pair": '''
-def teacher_forcing_pair(tgt):
-    return tgt[:, :-1], tgt[:, :-1]  # the labels are the decoder input itself
-''',
-        "transformer_masks": '''
-def transformer_masks(src, tgt_in, pad_id):
-    causal = torch.ones(tgt_in.size(1), tgt_in.size(1), dtype=torch.bool).tril()
-    return (src != 0)[:, None, None, :], (tgt_in != 0)[:, None, None, :] & causal  # 0, not pad_id
-''',
         "sequence_accuracy": '''
 def sequence_accuracy(predicted, target):
     width = min(predicted.size(1), target.size(1))
     return (predicted[:, :width] == target[:, :width]).float().mean().item()  # token accuracy
+''',
+        "decoder_only_pair": '''
+def decoder_only_pair(src, tgt):
+    sequence = torch.cat([src, tgt], dim=1)
+    return sequence[:, :-1], sequence[:, 1:]  # a plain language model: the source's random digits are scored too
+''',
+        "prefix_lm_mask": '''
+def prefix_lm_mask(ids, prefix_len, pad_id):
+    causal = torch.ones(ids.size(1), ids.size(1), dtype=torch.bool).tril()
+    return (ids != pad_id)[:, None, None, :] & causal  # section 2's decoder mask: the prefix is not read both ways
 ''',
     },
     "11_mla": {
