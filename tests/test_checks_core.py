@@ -106,3 +106,26 @@ def test_integer_and_bool_results_keep_their_dtype():
     mask = [CheckCase("a mask", (), torch.tensor([True, False]))]
     assert "expected a bool tensor (True/False), got dtype torch.int64" in outcome(
         lambda fn: run_checks("mask", fn, mask, hint="h"), lambda: torch.tensor([1, 0]))
+
+
+def test_no_two_topic_modules_define_the_same_checker():
+    # course_lib.checks lifts every check_* of every topic module: a second one of a name would silently replace
+    # the first, and a notebook would be checked by another notebook's checker
+    import importlib
+    import pkgutil
+
+    import course_lib.checks
+
+    owners: dict[str, list[str]] = {}
+    for info in pkgutil.iter_modules(course_lib.checks.__path__):
+        module = importlib.import_module(f"course_lib.checks.{info.name}")
+        for name, value in vars(module).items():
+            if name.startswith("check_") and callable(value) and value.__module__ == module.__name__:
+                owners.setdefault(name, []).append(info.name)
+    assert not {name: where for name, where in owners.items() if len(where) > 1}
+
+
+def test_a_list_of_tensors_is_shown_on_one_line():
+    cases = [CheckCase("x = [1, 2]", (torch.tensor([1.0, 2.0]),), (torch.tensor([2.0, 4.0]), torch.tensor([1.0])))]
+    line = outcome(lambda fn: run_checks("pair", fn, cases, hint="h"), lambda x: [2 * torch.eye(3), x])
+    assert "\n" not in line and "expected a tuple of 2 values, got [tensor of shape (3, 3): [2.0, 0.0, 0.0" in line

@@ -7,7 +7,7 @@ from checking import fails_with
 from course_lib import PAD_ID, causal_mask, padding_mask, sequence_accuracy, teacher_forcing_pair
 from course_lib.checks import (
     check_decoder_only_pair,
-    check_prefix_lm_mask,
+    check_decoder_only_mask,
     check_sequence_accuracy,
     check_teacher_forcing_pair,
     check_transformer_masks,
@@ -199,61 +199,61 @@ def test_decoder_only_pair_checker_rejects_a_source_without_its_padding():
                r"Hint: the inputs are the whole source, <pad>s included")
 
 
-# ---------------------------------------------------------------- prefix_lm_mask (beyond the text)
+# ---------------------------------------------------------------- decoder_only_mask (beyond the text)
 
-def prefix_lm_mask(ids, prefix_len, pad_id):
+def decoder_only_mask(ids, prefix_len, pad_id):
     position = torch.arange(ids.size(1))
     visible = (position[None, :] <= position[:, None]) | (position[None, :] < prefix_len)
     return (ids != pad_id)[:, None, None, :] & visible
 
 
-def test_prefix_lm_mask_checker_passes_the_reference(capsys):
-    check_prefix_lm_mask(prefix_lm_mask)
-    assert "✔ prefix_lm_mask: all 5 checks passed" in capsys.readouterr().out
+def test_decoder_only_mask_checker_passes_the_reference(capsys):
+    check_decoder_only_mask(decoder_only_mask)
+    assert "✔ decoder_only_mask: all 5 checks passed" in capsys.readouterr().out
 
 
-def test_prefix_lm_mask_checker_on_the_stub():
-    fails_with(check_prefix_lm_mask, _stub, "prefix_lm_mask: not implemented yet")
+def test_decoder_only_mask_checker_on_the_stub():
+    fails_with(check_decoder_only_mask, _stub, "decoder_only_mask: not implemented yet")
 
 
-def test_prefix_lm_mask_checker_rejects_the_plain_decoder_mask():
-    fails_with(check_prefix_lm_mask, lambda ids, n, pad_id: padding_mask(ids, pad_id) & causal_mask(ids.size(1)),
+def test_decoder_only_mask_checker_rejects_the_plain_decoder_mask():
+    fails_with(check_decoder_only_mask, lambda ids, n, pad_id: padding_mask(ids, pad_id) & causal_mask(ids.size(1)),
                r"failed on ids = \[3 1 4 <eos> <bos> 3 1 4\], prefix_len=4, pad_id=0: expected .*got .*"
                r"Hint: the prompt is read both ways")
 
 
-def test_prefix_lm_mask_checker_rejects_the_prefix_on_the_query_axis():
+def test_decoder_only_mask_checker_rejects_the_prefix_on_the_query_axis():
     def by_query(ids, prefix_len, pad_id):
         position = torch.arange(ids.size(1))
         visible = (position[None, :] <= position[:, None]) | (position[:, None] < prefix_len)
         return (ids != pad_id)[:, None, None, :] & visible
 
-    fails_with(check_prefix_lm_mask, by_query, r"Hint: that lets a prompt query see the answer")
+    fails_with(check_decoder_only_mask, by_query, r"Hint: that lets a prompt query see the answer")
 
 
-def test_prefix_lm_mask_checker_rejects_an_off_by_one_prefix():
+def test_decoder_only_mask_checker_rejects_an_off_by_one_prefix():
     def one_too_far(ids, prefix_len, pad_id):
-        return prefix_lm_mask(ids, prefix_len + 1, pad_id)
+        return decoder_only_mask(ids, prefix_len + 1, pad_id)
 
-    fails_with(check_prefix_lm_mask, one_too_far, r"Hint: positions 0 … prefix_len − 1 are the prompt")
+    fails_with(check_decoder_only_mask, one_too_far, r"Hint: positions 0 … prefix_len − 1 are the prompt")
 
 
-def test_prefix_lm_mask_checker_rejects_visible_padding():
+def test_decoder_only_mask_checker_rejects_visible_padding():
     def no_padding(ids, prefix_len, pad_id):  # the prefix and the triangle, but every key real
         position = torch.arange(ids.size(1))
         visible = (position[None, :] <= position[:, None]) | (position[None, :] < prefix_len)
         return visible.expand(ids.size(0), 1, -1, -1)
 
-    fails_with(check_prefix_lm_mask, no_padding,
+    fails_with(check_decoder_only_mask, no_padding,
                r"failed on ids = \[3 1 4 <eos> <bos> 4 1 3 \| 9 <eos> <pad> <pad>.*"
                r"Hint: the <pad> keys must stay hidden")
 
 
-def test_prefix_lm_mask_checker_rejects_a_hard_coded_pad_id():
-    fails_with(check_prefix_lm_mask, lambda ids, n, pad_id: prefix_lm_mask(ids, n, 0),
+def test_decoder_only_mask_checker_rejects_a_hard_coded_pad_id():
+    fails_with(check_decoder_only_mask, lambda ids, n, pad_id: decoder_only_mask(ids, n, 0),
                r"failed on ids = \[\[5, 6, 9, 7, 8, 9\], .*pad_id=9 .*Hint: compare the ids with the pad_id argument")
 
 
-def test_prefix_lm_mask_checker_rejects_a_float_mask():
-    fails_with(check_prefix_lm_mask, lambda ids, n, pad_id: prefix_lm_mask(ids, n, pad_id).float(),
+def test_decoder_only_mask_checker_rejects_a_float_mask():
+    fails_with(check_decoder_only_mask, lambda ids, n, pad_id: decoder_only_mask(ids, n, pad_id).float(),
                r"expected a bool mask \(True = may attend\), got dtype torch.float32. Hint: comparisons give bool")

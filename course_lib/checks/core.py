@@ -55,7 +55,10 @@ def short(value) -> str:
         return f"tensor of shape {tuple(value.shape)}: {shown.flatten()[:8].tolist()}{more}"
     if isinstance(value, float):
         return repr(round(value, 6))
-    return repr(value)
+    if isinstance(value, list | tuple):  # a list where a tensor was due, say: each item short, on one line
+        inner = ", ".join(short(item) for item in value[:8]) + (", ..." if len(value) > 8 else "")
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    return " ".join(repr(value).split())  # one line, whatever the object's repr
 
 
 def _returned(i: int, count: int, names: Sequence[str] | None) -> str:

@@ -177,7 +177,7 @@ def check_decoder_only_pair(fn) -> None:
                     "labels have one <pad> per source position, then the target without its first token")
 
 
-def _prefix_lm_mask(ids: torch.Tensor, prefix_len: int, pad_id: int, *, key_rule=True, causal=True,
+def _decoder_only_mask(ids: torch.Tensor, prefix_len: int, pad_id: int, *, key_rule=True, causal=True,
                     strict=True, padding=True) -> torch.Tensor:
     """The reference (all flags True) and its known mistakes, one flag turned off each."""
     length = ids.size(1)
@@ -190,7 +190,7 @@ def _prefix_lm_mask(ids: torch.Tensor, prefix_len: int, pad_id: int, *, key_rule
     return real & visible  # (B, 1, L, L)
 
 
-def check_prefix_lm_mask(fn) -> None:
+def check_decoder_only_mask(fn) -> None:
     """fn(ids (B, L), prefix_len, pad_id) -> bool (B, 1, L, L): key k visible to query q if it is not padding and
     k < prefix_len (the prompt, read both ways) or k <= q (the answer, causal)."""
     one = _decoder_only_pair(_padded(_row(3, 1, 4)[1:]), _padded(_row(3, 1, 4)))[0]  # (1, 8)
@@ -200,22 +200,22 @@ def check_prefix_lm_mask(fn) -> None:
     def case(ids, prefix_len, pad_id, note=""):
         shown = f"[{_shown_ids(ids)}]" if pad_id == PAD_ID else str(ids.tolist())  # odd pad ids: show the numbers
         return CheckCase(f"ids = {shown}, prefix_len={prefix_len}, pad_id={pad_id}{note}",
-                         (ids, prefix_len, pad_id), _prefix_lm_mask(ids, prefix_len, pad_id))
+                         (ids, prefix_len, pad_id), _decoder_only_mask(ids, prefix_len, pad_id))
 
     cases = [case(one, 4, PAD_ID), case(ragged, 4, PAD_ID), case(odd_pad, 3, 9, " (use the argument, not 0)"),
              case(ragged, 0, PAD_ID, " (no prompt: the decoder's padding & causal mask)"),
              case(ragged, ragged.size(1), PAD_ID, " (all prompt: every real token, as in the encoder)")]
     mistakes = [
         Mistake("the prompt is read both ways, as the encoder reads the source: a query in the prompt may also see "
-                "the prompt positions after it", lambda ids, n, pad: _prefix_lm_mask(ids, n, pad, causal=False)),
+                "the prompt positions after it", lambda ids, n, pad: _decoder_only_mask(ids, n, pad, causal=False)),
         Mistake("that lets a prompt query see the answer: what opens the prompt is the key's position (k < "
-                "prefix_len), not the query's", lambda ids, n, pad: _prefix_lm_mask(ids, n, pad, key_rule=False)),
+                "prefix_len), not the query's", lambda ids, n, pad: _decoder_only_mask(ids, n, pad, key_rule=False)),
         Mistake("positions 0 … prefix_len − 1 are the prompt: position prefix_len is the first answer token",
-                lambda ids, n, pad: _prefix_lm_mask(ids, n, pad, strict=False)),
+                lambda ids, n, pad: _decoder_only_mask(ids, n, pad, strict=False)),
         Mistake("compare the ids with the pad_id argument: here 9 plays <pad>",
-                lambda ids, n, pad: _prefix_lm_mask(ids, n, PAD_ID)),
+                lambda ids, n, pad: _decoder_only_mask(ids, n, PAD_ID)),
         Mistake("the <pad> keys must stay hidden from every query",
-                lambda ids, n, pad: _prefix_lm_mask(ids, n, pad, padding=False)),
+                lambda ids, n, pad: _decoder_only_mask(ids, n, pad, padding=False)),
     ]
 
     def probe(function, ids, prefix_len, pad_id):
@@ -225,6 +225,6 @@ def check_prefix_lm_mask(fn) -> None:
                               hint="comparisons give bool tensors: combine them with & and |, not * and +")
         return mask
 
-    run_checks("prefix_lm_mask", fn, cases, mistakes=mistakes, probe=probe,
+    run_checks("decoder_only_mask", fn, cases, mistakes=mistakes, probe=probe,
                hint="key k is visible to query q when ids[:, k] is not pad_id and (k < prefix_len or k <= q); "
                     "shape (B, 1, L, L), bool")

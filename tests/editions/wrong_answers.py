@@ -205,8 +205,8 @@ def decoder_only_pair(src, tgt):
     sequence = torch.cat([src, tgt], dim=1)
     return sequence[:, :-1], sequence[:, 1:]  # a plain language model: the source's random digits are scored too
 ''',
-        "prefix_lm_mask": '''
-def prefix_lm_mask(ids, prefix_len, pad_id):
+        "decoder_only_mask": '''
+def decoder_only_mask(ids, prefix_len, pad_id):
     causal = torch.ones(ids.size(1), ids.size(1), dtype=torch.bool).tril()
     return (ids != pad_id)[:, None, None, :] & causal  # section 2's decoder mask: the prefix is not read both ways
 ''',
