@@ -1,6 +1,7 @@
 """Smoke tests of the benchmarks at tiny sizes: they run through main(argv) and report what they measure."""
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def step_time():
 @pytest.fixture(scope="module")
 def attention_variants():
     return _load("attention_variants")
+
+
+@pytest.fixture(scope="module")
+def translator_bench():
+    return _load("translator")
 
 
 # ---------------------------------------------------------------- step_time.py
@@ -97,3 +103,18 @@ def test_cache_bytes_check_is_a_system_exit(attention_variants):
     with pytest.raises(SystemExit, match=re.escape("MHA: the cache holds 600 bytes at T=5, the formula says "
                                                    "1 x 5 x 32 x 4 = 640")):
         attention_variants.check_cache_bytes("MHA", 600, 1, 5, 32, 4)
+
+
+# ---------------------------------------------------------------- translator.py decode
+
+@pytest.mark.parametrize("attention", ["mha", "mla"])
+def test_translator_decode_times_every_variant_side_by_side(translator_bench, capsys, attention):
+    translator_bench.main(["decode", "--attention", attention, "--tokens", "3", "--repeats", "1"])
+    result = json.loads(capsys.readouterr().out)
+    assert (result["attention"], result["tokens"], result["preset"]) == (attention, 3, "tiny")
+    names = ["cached", "uncached"] + (["cached_naive"] if attention == "mla" else [])
+    for batch in ("batch 1", "batch 32"):
+        row = result[batch]
+        assert row["same_tokens"] is True and all(row[f"{name}_s"] > 0 for name in names)
+        ratios = ["speedup"] + (["absorbed_speedup"] if attention == "mla" else [])
+        assert [key for key in row if key.endswith("speedup")] == ratios and all(row[key] > 0 for key in ratios)
