@@ -1,7 +1,8 @@
 """Translator benchmarks: toy-corpus BLEU within a training budget, and cached vs uncached greedy decoding.
 
     .venv/bin/python bench/translator.py decode                  # KV cache speed-up at 50 tokens, batch 1 and 32
-    .venv/bin/python bench/translator.py decode --attention mla --tokens 120   # also MLA's absorbed vs naive steps
+    .venv/bin/python bench/translator.py decode --attention mla --tokens 300 --batches 1 16 --threads 1
+                                                                 # also MLA's absorbed vs naive decoding steps
     .venv/bin/python bench/translator.py toy --minutes 3         # train on the toy corpus, test BLEU
     .venv/bin/python bench/translator.py toy --minutes 3 --attention mla
     .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --minutes 15
@@ -66,11 +67,13 @@ def bench_decode(args) -> dict:
     """Median decode times of each variant per batch size, and their ratios; first, proof of the same tokens."""
     device = pick_device(args.device)
     torch.manual_seed(0)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     model = Transformer(4000, 4000, **PRESETS[args.preset], max_len=max(128, args.tokens + 1),
                         self_attention=args.attention).to(device).eval()
     variants = decode_variants(args.attention)
     results = {}
-    for batch in (1, 32):
+    for batch in args.batches:
         src = torch.randint(4, 4000, (batch, 20), device=device)  # (B, 20) source tokens
         outputs = {}
         for name, (use_cache, absorbed) in variants.items():  # doubles as warm-up
@@ -92,7 +95,7 @@ def bench_decode(args) -> dict:
             row["absorbed_speedup"] = round(median["cached_naive"] / median["cached"], 2)
         results[f"batch {batch}"] = {**row, "same_tokens": True}
     return {"device": str(device), "preset": args.preset, "attention": args.attention, "tokens": args.tokens,
-            **results}
+            "threads": torch.get_num_threads(), **results}
 
 
 def self_attention_cache_bytes(translator, tokens: int) -> int:
@@ -160,6 +163,8 @@ def main(argv=None) -> None:
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--tokens", type=int, default=50, help="decode: new tokens per sentence")
     p.add_argument("--repeats", type=int, default=5, help="decode: timed runs per variant")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="decode: the batch sizes to time")
+    p.add_argument("--threads", type=int, help="decode: torch.set_num_threads (default: torch's own)")
     p.add_argument("--minutes", type=float, default=3.0, help="training budget")
     p.add_argument("--max-steps", type=int, help="training: also stop after this many steps")
     p.add_argument("--attention", default="mha", choices=("mha", "mla"))
