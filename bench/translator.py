@@ -1,6 +1,8 @@
 """Translator benchmarks: toy-corpus BLEU within a training budget, and cached vs uncached greedy decoding.
 
     .venv/bin/python bench/translator.py decode                  # KV cache speed-up at 50 tokens, batch 1 and 32
+    .venv/bin/python bench/translator.py decode --attention mla --tokens 300 --batches 1 16 --threads 1
+                                                                 # also MLA's absorbed vs naive decoding steps
     .venv/bin/python bench/translator.py toy --minutes 3         # train on the toy corpus, test BLEU
     .venv/bin/python bench/translator.py toy --minutes 3 --attention mla
     .venv/bin/python bench/translator.py tatoeba --corpus ../shared/data/tatoeba-cmn-eng.tsv --max-steps 2400 \
@@ -17,7 +19,9 @@ average (the machine is shared: budgets are in steps, minutes are context).
 `decode` times the same model on the same (explicit) attention path: cached (one new position per step,
 keys/values kept) against recomputing the whole prefix every step (and, like the cached step, sending only the
 newest position through the output layer); both make exactly 50 tokens (<eos> is never taken) and are timed
-alternately, so a noisy machine slows both alike.
+alternately, so a noisy machine slows both alike. With `--attention mla` the cached decode runs its steps on the
+absorbed path (the default), and a third variant times the same cached decode on the naive path: `absorbed_speedup`
+is naive / absorbed, measured side by side in the same run.
 """
 
 import argparse
@@ -29,7 +33,7 @@ import time
 
 import torch
 
-from course_lib import Transformer, greedy_decode
+from course_lib import MultiHeadLatentAttention, Transformer, greedy_decode
 from course_lib.translator import TrainConfig, Translator, train
 from course_lib.translator.checkpoint import load_checkpoint
 from course_lib.translator.config import PRESETS
@@ -51,26 +55,54 @@ def time_decode(model, src: torch.Tensor, tokens: int, use_cache: bool) -> float
     return time.perf_counter() - start
 
 
+def set_absorbed_decoding(model, enabled: bool) -> None:
+    """Run MLA's cached decoding steps on the absorbed path (the default) or on the naive one."""
+    for module in model.modules():
+        if isinstance(module, MultiHeadLatentAttention):
+            module.absorb_when_decoding = enabled
+
+
+def decode_variants(attention: str) -> dict[str, tuple[bool, bool]]:
+    """name -> (use the cache, absorbed decoding steps); MLA adds its cached decode on the naive path."""
+    variants = {"cached": (True, True), "uncached": (False, True)}
+    if attention == "mla":
+        variants["cached_naive"] = (True, False)
+    return variants
+
+
 def bench_decode(args) -> dict:
-    """Median cached and uncached decode times per batch size, and their ratio."""
+    """Median decode times of each variant per batch size, and their ratios; first, proof of the same tokens."""
     device = pick_device(args.device)
     torch.manual_seed(0)
-    model = Transformer(4000, 4000, **PRESETS[args.preset], max_len=128).to(device).eval()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    model = Transformer(4000, 4000, **PRESETS[args.preset], max_len=max(128, args.tokens + 1),
+                        self_attention=args.attention).to(device).eval()
+    variants = decode_variants(args.attention)
     results = {}
-    for batch in (1, 32):
+    for batch in args.batches:
         src = torch.randint(4, 4000, (batch, 20), device=device)  # (B, 20) source tokens
-        same = torch.equal(greedy_decode(model, src, args.tokens, eos_id=NEVER, use_cache=True),
-                           greedy_decode(model, src, args.tokens, eos_id=NEVER, use_cache=False))  # doubles as warm-up
-        if not same:
-            raise SystemExit(f"cached and uncached greedy decoding disagree at batch {batch}: the timing would be void")
-        cached, uncached = [], []
-        for _ in range(args.repeats):
-            cached.append(time_decode(model, src, args.tokens, True))
-            uncached.append(time_decode(model, src, args.tokens, False))
-        c, u = statistics.median(cached), statistics.median(uncached)
-        results[f"batch {batch}"] = {"cached_s": round(c, 4), "uncached_s": round(u, 4), "speedup": round(u / c, 2),
-                                     "same_tokens": same}
-    return {"device": str(device), "preset": args.preset, "tokens": args.tokens, **results}
+        outputs = {}
+        for name, (use_cache, absorbed) in variants.items():  # doubles as warm-up
+            set_absorbed_decoding(model, absorbed)
+            outputs[name] = greedy_decode(model, src, args.tokens, eos_id=NEVER, use_cache=use_cache)
+        different = [name for name in variants if not torch.equal(outputs[name], outputs["cached"])]
+        if different:
+            raise SystemExit(f"{', '.join(different)} and cached greedy decoding disagree at batch {batch}: "
+                             "the timing would be void")
+        seconds = {name: [] for name in variants}
+        for _ in range(args.repeats):  # alternately, so a noisy machine slows every variant alike
+            for name, (use_cache, absorbed) in variants.items():
+                set_absorbed_decoding(model, absorbed)
+                seconds[name].append(time_decode(model, src, args.tokens, use_cache))
+        median = {name: statistics.median(times) for name, times in seconds.items()}
+        row = {f"{name}_s": round(s, 4) for name, s in median.items()}
+        row["speedup"] = round(median["uncached"] / median["cached"], 2)
+        if "cached_naive" in median:
+            row["absorbed_speedup"] = round(median["cached_naive"] / median["cached"], 2)
+        results[f"batch {batch}"] = {**row, "same_tokens": True}
+    return {"device": str(device), "preset": args.preset, "attention": args.attention, "tokens": args.tokens,
+            "threads": torch.get_num_threads(), **results}
 
 
 def self_attention_cache_bytes(translator, tokens: int) -> int:
@@ -155,6 +187,8 @@ def main(argv=None) -> None:
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--tokens", type=int, default=50, help="decode: new tokens per sentence")
     p.add_argument("--repeats", type=int, default=5, help="decode: timed runs per variant")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 32], help="decode: the batch sizes to time")
+    p.add_argument("--threads", type=int, help="decode: torch.set_num_threads (default: torch's own)")
     p.add_argument("--minutes", type=float, help=f"training: stop after this much wall time (default: "
                    f"{DEFAULT_MINUTES:g} when --max-steps is not given)")
     p.add_argument("--max-steps", type=int, help="training: stop after this many steps")

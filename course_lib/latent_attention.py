@@ -11,7 +11,9 @@ DeepSeek-V2 (arXiv 2405.04434, section 2.1), per token t with hidden state h_t:
 
 Because no rotation sits between q^C and k^C, q^C . (W^UK c) = (W^UK^T q^C) . c: the queries can be moved
 into the latent space and attend to the cached latents directly (`absorb=True`), and W^UV applied after
-the weighted sum. Both paths read the same cache and give the same output; only the work differs.
+the weighted sum. Both paths read the same cache and give the same output; only the work differs: a decoding step
+(one new token over T cached ones) is far cheaper absorbed, training and prefill (many queries) are cheaper naive.
+By default (`absorb=None`) each call takes the cheaper path, as serving engines split prefill and decode.
 """
 
 import math
@@ -64,6 +66,7 @@ class MultiHeadLatentAttention(nn.Module):
     """Self-attention with low-rank joint K/V compression and a decoupled, shared rotary key (DeepSeek-V2)."""
 
     fused = False  # True: torch's fused kernel (training); False: the explicit path the notebooks read
+    absorb_when_decoding = True  # absorb=None: a decoding step takes the absorbed path (False: the naive one)
 
     def __init__(self, d_model: int, num_heads: int, kv_lora_rank: int, qk_nope_head_dim: int,
                  qk_rope_head_dim: int, v_head_dim: int, q_lora_rank: int | None = None,
@@ -102,8 +105,14 @@ class MultiHeadLatentAttention(nn.Module):
         return 1.0 / math.sqrt(self.qk_nope_head_dim + self.qk_rope_head_dim)
 
     def forward(self, query: torch.Tensor, key=None, value=None, mask: torch.Tensor | None = None,
-                cache: KVCache | None = None, absorb: bool = False) -> torch.Tensor:
-        """Self-attention of `query` (B, L, d_model); `key` and `value` exist for the shared call signature."""
+                cache: KVCache | None = None, absorb: bool | None = None) -> torch.Tensor:
+        """Self-attention of `query` (B, L, d_model); `key` and `value` exist for the shared call signature.
+
+        `absorb` picks the path (True: absorbed, False: naive); None takes the cheaper one: absorbed for a decoding
+        step (a cache and one new position, when `absorb_when_decoding`), naive for training and prefill.
+        """
+        if absorb is not None and not isinstance(absorb, bool):
+            raise TypeError(f"absorb must be True, False or None, got {type(absorb).__name__} {absorb!r}")
         require_keys_from_query(query, key, value, "MultiHeadLatentAttention is self-attention only",
                                 "pass the mask by name: mla(x, mask=mask)")
         check_attention_inputs(query, None, None, self.d_model, self.w_o.weight)
@@ -123,7 +132,9 @@ class MultiHeadLatentAttention(nn.Module):
         if cache is not None:
             filled = cache.append(c_kv=c_kv, k_rope=k_rope)  # read back in c_kv's dtype, whatever the cache's
             c_kv, k_rope = filled["c_kv"], filled["k_rope"]  # (B, T, d_c), (B, T, d_h^R)
-        # 3. attention over the T positions, by either route
+        # 3. attention over the T positions, by either route: by default absorbed for a decoding step only
+        if absorb is None:
+            absorb = self.absorb_when_decoding and cache is not None and length == 1
         attention = self.attend_absorbed if absorb else self.attend_naive
         out = attention(q_nope, q_rope, c_kv, k_rope, mask)  # (B, H, L, d_v)
         # 4. concatenate the heads and mix them with W^O

@@ -28,6 +28,11 @@ def attention_variants():
     return _load("attention_variants")
 
 
+@pytest.fixture(scope="module")
+def translator_bench():
+    return _load("translator")
+
+
 # ---------------------------------------------------------------- step_time.py
 
 TINY_STEP = ["--d-model", "16", "--heads", "2", "--enc-layers", "1", "--dec-layers", "1", "--d-ff", "32",
@@ -102,10 +107,9 @@ def test_cache_bytes_check_is_a_system_exit(attention_variants):
 
 # ---------------------------------------------------------------- translator.py (the tatoeba path)
 
-def test_translator_bench_reports_honest_figures(capsys):
-    translator = _load("translator")
+def test_translator_bench_reports_honest_figures(translator_bench, capsys):
     corpus = Path(__file__).resolve().parent / "translator" / "fixtures" / "mini.tsv"
-    translator.main(["tatoeba", "--corpus", str(corpus), "--max-steps", "2", "--subwords", "50", "--tie-embeddings"])
+    translator_bench.main(["tatoeba", "--corpus", str(corpus), "--max-steps", "2", "--subwords", "50", "--tie-embeddings"])
     out = capsys.readouterr().out
     result = json.loads(out[out.index("{\n"):])  # after the training log
     assert result["steps"] == 2 and result["minutes"] is None and result["train_tokens"] > 0
@@ -113,3 +117,19 @@ def test_translator_bench_reports_honest_figures(capsys):
     assert result["test_leak_target_seen"] == result["test_leak_within_2_edits"] == 0
     assert result["test_bleu_ci"][0] <= result["test_bleu_ci"][1] and result["everyday_sentences"] >= 40
     assert len(result["load_average_1_5_15_min"]) == 3
+
+
+# ---------------------------------------------------------------- translator.py decode
+
+@pytest.mark.parametrize("attention", ["mha", "mla"])
+def test_translator_decode_times_every_variant_side_by_side(translator_bench, capsys, attention):
+    translator_bench.main(["decode", "--attention", attention, "--tokens", "3", "--repeats", "1", "--batches", "1", "3",
+                           "--threads", "1"])
+    result = json.loads(capsys.readouterr().out)
+    assert (result["attention"], result["tokens"], result["preset"], result["threads"]) == (attention, 3, "tiny", 1)
+    names = ["cached", "uncached"] + (["cached_naive"] if attention == "mla" else [])
+    for batch in ("batch 1", "batch 3"):
+        row = result[batch]
+        assert row["same_tokens"] is True and all(row[f"{name}_s"] > 0 for name in names)
+        ratios = ["speedup"] + (["absorbed_speedup"] if attention == "mla" else [])
+        assert [key for key in row if key.endswith("speedup")] == ratios and all(row[key] > 0 for key in ratios)

@@ -3,6 +3,7 @@ the reduction to MHA, relative positions, the softmax scale, V padding, the Tran
 
 import math
 import re
+from functools import partial
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from course_lib import (
     RMSNorm,
     Transformer,
     apply_rope,
+    beam_search,
     causal_mask,
     greedy_decode,
     mla_sizes,
@@ -400,6 +402,62 @@ def test_transformer_mla_greedy_decode_with_and_without_cache_agree():
     model = _tiny("mla")
     src, _ = _src_tgt()
     assert torch.equal(greedy_decode(model, src, 6), greedy_decode(model, src, 6, use_cache=False))
+
+
+# ---------------------------------------------------------------- which path runs: absorbed for decoding steps
+
+@pytest.fixture
+def paths(monkeypatch) -> list[str]:
+    """The path ("naive" or "absorbed") every MultiHeadLatentAttention call takes, in order."""
+    taken = []
+    for path in ("naive", "absorbed"):
+        original = getattr(MultiHeadLatentAttention, f"attend_{path}")
+
+        def spy(self, *args, _original=original, _path=path):
+            taken.append(_path)
+            return _original(self, *args)
+
+        monkeypatch.setattr(MultiHeadLatentAttention, f"attend_{path}", spy)
+    return taken
+
+
+def test_by_default_only_a_decoding_step_takes_the_absorbed_path(paths):
+    mla = _mla()
+    x = torch.randn(B, L, D, dtype=F64)
+    cache = mla.new_cache(B, L)
+    mla(x, mask=causal_mask(L))  # training or a full forward: many queries
+    mla(x[:, :1])  # one token, but no cache: nothing to decode from
+    mla(x[:, :4], cache=cache)  # prefill: many new queries
+    mla(x[:, 4:5], cache=cache)  # a decoding step: one new token over the cache
+    mla(x[:, 5:6], cache=cache, absorb=False)  # an explicit choice wins
+    mla.absorb_when_decoding = False  # the switch a benchmark uses to time the naive decode
+    mla(x[:, 6:7], cache=cache)
+    assert paths == ["naive", "naive", "naive", "absorbed", "naive", "naive"]
+
+
+def test_absorb_must_be_a_bool_or_none():
+    with pytest.raises(TypeError, match=re.escape("absorb must be True, False or None, got str 'yes'")):
+        _mla()(torch.randn(B, L, D, dtype=F64), absorb="yes")
+
+
+@pytest.mark.parametrize("search", ["greedy", "beam"])
+def test_transformer_mla_decodes_absorbed_with_the_tokens_of_the_uncached_naive_path(paths, search):
+    """`--attention mla` decoding: every cached step is absorbed, and the tokens equal those of recomputing the
+    prefix on the naive path, in float32 as the translator decodes (the logits agree to float32 rounding)."""
+    model = Transformer(40, 40, d_model=32, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, d_ff=64,
+                        dropout=0.0, max_len=32, self_attention="mla").eval()
+    src = torch.randint(4, 40, (5, 9))  # (5, 9) source sentences
+    src[1, 6:] = PAD_ID
+    # greedy: an <eos> id no logit has, so every sentence decodes all 16 steps; beam: the real <eos>
+    decode = (partial(greedy_decode, eos_id=-1) if search == "greedy" else partial(beam_search, beam_size=3))
+    cached, cached_logits = decode(model, src, 16, return_logits=True)
+    steps = len(paths) // 2  # 2 decoder layers, one call each per step
+    assert paths == ["absorbed"] * (2 * steps) and steps >= 6
+    paths.clear()
+    recomputed, recomputed_logits = decode(model, src, 16, use_cache=False, return_logits=True)
+    assert paths == ["naive"] * (2 * steps)
+    assert torch.equal(cached, recomputed)
+    assert max_abs_diff(cached_logits, recomputed_logits) <= TOL[torch.float32]
 
 
 def test_transformer_mla_trains():

@@ -10,6 +10,7 @@ import pytest
 from matplotlib import font_manager
 from matplotlib.colors import to_rgb
 
+from course_lib import MultiHeadAttention, MultiHeadLatentAttention, Transformer
 from course_lib.viz import BLOCKS, draw_architecture, register_cjk_font
 from course_lib.viz.architecture import DROPOUT_KINDS, dropout_sites, highlighted_boxes
 from course_lib.viz.fonts import FONT_DIR
@@ -34,7 +35,7 @@ EXPECTED = {
     "add_and_norm": [ADD_NORM] * 5,
     "encoder": [ENCODER],
     "decoder": [DECODER],
-    "mla": [ENC_SELF, DEC_SELF],  # notebook 11 replaces the self-attention
+    "mla": [DEC_SELF],  # notebook 11 replaces the decoder's self-attention only (Transformer(self_attention="mla"))
 }
 
 
@@ -77,6 +78,18 @@ def test_masking_lights_every_attention_block_and_nothing_else():
     attention = {ENC_SELF, DEC_SELF, CROSS}
     assert {label for label, on in boxes if on} == attention
     assert not any(on for label, on in boxes if label not in attention)
+
+
+def test_mla_lights_the_box_the_transformer_switch_replaces():
+    model = Transformer(7, 7, d_model=8, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=8,
+                        self_attention="mla")
+    replaced = {"encoder self-attention": isinstance(model.encoder.layers[0].self_attn, MultiHeadLatentAttention),
+                "decoder self-attention": isinstance(model.decoder.layers[0].self_attn, MultiHeadLatentAttention),
+                "cross-attention": not isinstance(model.decoder.layers[0].cross_attn, MultiHeadAttention)}
+    assert replaced == {"encoder self-attention": False, "decoder self-attention": True, "cross-attention": False}
+    boxes = dict(drawn_boxes(draw_architecture("mla")))
+    assert boxes[DEC_SELF] and not boxes[ENC_SELF] and not boxes[CROSS]
+    assert [label for label, on in boxes.items() if on] == [DEC_SELF]
 
 
 def test_every_block_key_is_drawn_as_highlighted_boxes_says():

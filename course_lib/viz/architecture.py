@@ -20,7 +20,8 @@ BLOCKS = {
 }
 
 # each box: (x, y, width, height, text, the blocks that light it up)
-_ATTN = ("attention", "multi_head_attention", "mla")
+_ATTN = ("attention", "multi_head_attention")
+# MLA (notebook 11) replaces only the decoder's masked self-attention: it caches what decoding re-reads.
 # every attention block takes a mask: the padding mask (encoder self-attention, cross-attention), and the padding and
 # causal masks together (decoder self-attention)
 _BOXES = [
@@ -32,7 +33,7 @@ _BOXES = [
     (0.4, 4.6, 3.2, 0.5, "Add & Norm", ("add_and_norm",)),
     (4.4, 0.2, 3.2, 0.7, "Output Embedding 输出嵌入", ("embedding",)),
     (4.4, 1.1, 3.2, 0.6, "+ Positional Encoding 位置编码", ("positional_encoding",)),
-    (4.4, 2.1, 3.2, 0.8, "Masked Multi-Head Self-Attention\n掩码多头自注意力", _ATTN + ("masking",)),
+    (4.4, 2.1, 3.2, 0.8, "Masked Multi-Head Self-Attention\n掩码多头自注意力", _ATTN + ("masking", "mla")),
     (4.4, 3.0, 3.2, 0.5, "Add & Norm", ("add_and_norm",)),
     (4.4, 3.7, 3.2, 0.8, "Cross-Attention 交叉注意力", ("attention", "multi_head_attention", "masking")),
     (4.4, 4.6, 3.2, 0.5, "Add & Norm", ("add_and_norm",)),

@@ -228,6 +228,10 @@ def absorbed_scores(q_nope, q_rope, w_uk, c_kv, k_rope):
     raw = q_latent @ c_kv[:, None].transpose(-2, -1) + q_rope @ k_rope[:, None].transpose(-2, -1)
     return raw / math.sqrt(c_kv.size(-1) + k_rope.size(-1))  # the latent's width, not the head's
 ''',
+        "fold_value_into_output": '''
+def fold_value_into_output(w_uv, w_o, num_heads):
+    return w_o @ w_uv  # one product for all heads: (d_model, d_c), the per-head blocks W^O_h W^UV_h never formed
+''',
     },
     "12_translator": {
         "length_penalty": '''
