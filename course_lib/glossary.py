@@ -203,6 +203,7 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "beam search": "束搜索",
     },
     "10": {
+        "weight tying": "权重共享",
         "autoregressive": "自回归",
         "teacher forcing": "教师强制",
         "label smoothing": "标签平滑",
