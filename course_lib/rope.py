@@ -41,6 +41,11 @@ def rope_angles(length: int, dim: int, offset: int = 0, base: float = 10000.0) -
     return torch.outer(positions, rope_inverse_frequencies(dim, base))  # (length, dim / 2)
 
 
+def like(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A float64 CPU table in x's dtype, then on x's device: cast first, since Apple's MPS has no float64."""
+    return table.to(x.dtype).to(x.device)
+
+
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """(x1, x2) -> (-x2, x1) on the two halves of the last dim: the 90-degree turn of every pair (i, i + d/2)."""
     require_tensor("x", x)
@@ -54,7 +59,7 @@ def apply_rope(x: torch.Tensor, offset: int = 0, base: float = 10000.0) -> torch
     _check_rope_input(x)
     angles = rope_angles(x.size(-2), x.size(-1), offset, base)  # (L, d / 2)
     angles = torch.cat([angles, angles], dim=-1)  # (L, d): pair (i, i + d/2) turns by the same angle
-    cos, sin = angles.cos().to(x.device, x.dtype), angles.sin().to(x.device, x.dtype)  # (L, d) each
+    cos, sin = like(angles.cos(), x), like(angles.sin(), x)  # (L, d) each
     # RoPE(x)_m = x * cos(m theta) + rotate_half(x) * sin(m theta)
     return x * cos + rotate_half(x) * sin  # (..., L, d)
 
@@ -63,7 +68,7 @@ def apply_rope_interleaved(x: torch.Tensor, offset: int = 0, base: float = 10000
     """The same rotation with neighbouring pairs (2i, 2i + 1), the layout of DeepSeek's reference code."""
     _check_rope_input(x)
     angles = rope_angles(x.size(-2), x.size(-1), offset, base)  # (L, d / 2)
-    cos, sin = angles.cos().to(x.device, x.dtype), angles.sin().to(x.device, x.dtype)  # (L, d / 2) each
+    cos, sin = like(angles.cos(), x), like(angles.sin(), x)  # (L, d / 2) each
     even, odd = x[..., 0::2], x[..., 1::2]  # (..., L, d / 2) each
     # (a, b) -> (a cos - b sin, a sin + b cos): multiply the complex number a + ib by e^(i m theta)
     rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)  # (..., L, d / 2, 2)
