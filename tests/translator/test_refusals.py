@@ -50,7 +50,8 @@ def test_a_corpus_too_small_to_split_is_refused_with_the_minimum(tmp_path, capsy
         load_splits(str(path))
     assert main(["train", "--corpus", str(path), "--out", str(tmp_path / "run"), "--max-steps", "1"]) == 1
     assert "at least 11 are needed" in one_error_line(capsys)
-    path.write_text("".join(f"Sentence {i}.\t句子{i}。\n" for i in range(11)), encoding="utf-8")
+    # eleven sentences, none within two word edits of another (near copies would stay in one split)
+    path.write_text("".join(f"W{i}a w{i}b w{i}c.\t句子{i}。\n" for i in range(11)), encoding="utf-8")
     assert all(load_splits(str(path))[0].values())  # 11 splits
 
 
