@@ -264,6 +264,13 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "length penalty": "长度惩罚",
         "n-gram": "n 元组",
         "playground": "试验场",
+        "pool of finished hypotheses": "候选池",
+        "brevity penalty": "简短惩罚",
+        "modified n-gram precision": "修正的 n 元精确率",
+        "clipping (of n-gram counts)": "截断",
+        "near copy": "近似重复",
+        "group split": "分组划分",
+        "(word) edit": "编辑",
     },
 }
 

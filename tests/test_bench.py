@@ -109,7 +109,8 @@ def test_cache_bytes_check_is_a_system_exit(attention_variants):
 
 def test_translator_bench_reports_honest_figures(translator_bench, capsys):
     corpus = Path(__file__).resolve().parent / "translator" / "fixtures" / "mini.tsv"
-    translator_bench.main(["tatoeba", "--corpus", str(corpus), "--max-steps", "2", "--subwords", "50", "--tie-embeddings"])
+    translator_bench.main(["tatoeba", "--corpus", str(corpus), "--max-steps", "2", "--subwords", "50",
+                           "--tie-embeddings"])
     out = capsys.readouterr().out
     result = json.loads(out[out.index("{\n"):])  # after the training log
     assert result["steps"] == 2 and result["minutes"] is None and result["train_tokens"] > 0

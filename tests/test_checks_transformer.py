@@ -6,8 +6,8 @@ from checking import fails_with
 
 from course_lib import PAD_ID, causal_mask, padding_mask, sequence_accuracy, teacher_forcing_pair
 from course_lib.checks import (
-    check_decoder_only_pair,
     check_decoder_only_mask,
+    check_decoder_only_pair,
     check_sequence_accuracy,
     check_teacher_forcing_pair,
     check_transformer_masks,

@@ -1,9 +1,12 @@
-"""Checkers for notebook 12: the length penalty and one step of beam search."""
+"""Checkers for notebook 12: the length penalty, one step of beam search, and BLEU's clipped n-gram matches."""
+
+from collections import Counter
 
 import torch
 
 from ..decoding import length_penalty, select_beams
-from .core import CheckCase, run_checks
+from ..translator.metrics import clipped_matches
+from .core import CheckCase, Mistake, run_checks
 
 
 def check_length_penalty(fn) -> None:
@@ -40,3 +43,53 @@ def check_select_beams(fn) -> None:
     run_checks("select_beams", fn, cases, names=("the scores", "the rows", "the tokens"),
                hint=('add scores to every row of logp, view (B, K*V), topk(K), then row = index // V + b*K and '
                      'token = index % V'))
+
+
+def _unclipped(hypothesis, references, n):
+    """A known mistake: every hypothesis n-gram found in some reference counts, however often it repeats."""
+    grams = [tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n + 1)]
+    found = {tuple(r[i:i + n]) for r in references for i in range(len(r) - n + 1)}
+    return sum(g in found for g in grams), len(grams)
+
+
+def _clipped_by_sum(hypothesis, references, n):
+    """A known mistake: the clip is the n-gram's count summed over all the references."""
+    def ngrams(tokens):
+        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+    counts, total = ngrams(hypothesis), Counter()
+    for reference in references:
+        total += ngrams(reference)
+    return sum(min(c, total[g]) for g, c in counts.items()), sum(counts.values())
+
+
+def _case(description: str, hypothesis: str, references: list[str], n: int, split=str.split,
+          hint: str | None = None) -> CheckCase:
+    hyp, refs = split(hypothesis), [split(r) for r in references]
+    return CheckCase(description, (hyp, refs, n), clipped_matches(hyp, refs, n), hint=hint)
+
+
+def check_clipped_matches(fn) -> None:
+    """fn(hypothesis tokens, list of reference token lists, n) must return (clipped n-gram matches, n-grams)."""
+    cases = [
+        _case("'the the the the the the the' against 'the cat is on the mat' and 'there is a cat on the mat', "
+              "n=1 (want 2 of 7: 'the' occurs at most twice in one reference)",
+              "the the the the the the the", ["the cat is on the mat", "there is a cat on the mat"], 1),
+        _case("the characters of 我昨天吃了两个苹果。 against 我昨天吃了三个苹果。, n=2",
+              "我昨天吃了两个苹果。", ["我昨天吃了三个苹果。"], 2, split=list),
+        _case("'he is he is' against 'he is here' and 'is he ill', n=2 (each reference holds 'he is' or "
+              "'is he' once)", "he is he is", ["he is here", "is he ill"], 2),
+        _case("'hello' against 'hello world', n=2 (a one-word hypothesis has no 2-grams: want (0, 0))",
+              "hello", ["hello world"], 2, hint="a sentence of L tokens has max(L - n + 1, 0) n-grams"),
+    ]
+    mistakes = [
+        Mistake("every repeat of an n-gram was counted: clip each n-gram's count at the most times it occurs in "
+                "one reference (Counter, then min)", _unclipped),
+        Mistake("the clip was the n-gram's count summed over the references: take its largest count in any one "
+                "reference", _clipped_by_sum),
+        Mistake("the total counted tokens: a sentence of L tokens has L - n + 1 n-grams (none when L < n)",
+                lambda hypothesis, references, n: (clipped_matches(hypothesis, references, n)[0], len(hypothesis))),
+    ]
+    run_checks("clipped_matches", fn, cases, mistakes=mistakes, names=("the matches", "the n-grams"),
+               hint="count the hypothesis's n-grams, clip each count by its largest count in one reference, sum "
+                    "the clipped counts; the n-grams are all len(hypothesis) - n + 1 of them")

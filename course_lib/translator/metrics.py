@@ -1,6 +1,7 @@
 """Scores of a translation system: sacrebleu's corpus BLEU (with its signature and a bootstrap interval) and chrF,
-and exact match."""
+and exact match; BLEU's clipped n-gram matches, spelled out for notebook 12."""
 
+from collections import Counter
 from importlib.util import find_spec
 
 import numpy as np
@@ -89,3 +90,19 @@ def phenomenon_check_accuracy(pairs, hypotheses: list[str], check) -> dict[str, 
             right_total[0] += bool(ok)
             right_total[1] += 1
     return {name: right / total for name, (right, total) in sorted(totals.items())}
+
+
+def clipped_matches(hypothesis: list[str], references: list[list[str]], n: int) -> tuple[int, int]:
+    """BLEU's modified n-gram precision of one sentence as (matches, total) (Papineni et al. 2002, section 2.1).
+
+    Each n-gram of the hypothesis counts at most as often as it occurs in any one reference (the maximum over the
+    references, not their sum), so "the the the the" does not match "the cat" four times.
+    """
+    def ngrams(tokens: list[str]) -> Counter:
+        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+    counts = ngrams(hypothesis)
+    most = Counter()
+    for reference in references:
+        most |= ngrams(reference)  # | keeps the larger count of each n-gram
+    return sum(min(count, most[gram]) for gram, count in counts.items()), sum(counts.values())

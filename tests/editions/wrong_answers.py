@@ -245,5 +245,11 @@ def select_beams(scores, logp):
     best, flat = (scores.reshape(-1, 1) + logp).view(batch, k * vocab).topk(k, dim=-1)
     return best, (flat // vocab).view(-1), flat % vocab  # rows within the sentence, not across the batch
 ''',
+        "clipped_matches": '''
+def clipped_matches(hypothesis, references, n):
+    grams = [tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n + 1)]
+    found = {tuple(r[i:i + n]) for r in references for i in range(len(r) - n + 1)}
+    return sum(gram in found for gram in grams), len(grams)  # not clipped: every repeat of "the" matches
+''',
     },
 }

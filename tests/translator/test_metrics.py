@@ -1,9 +1,12 @@
 """Scores: sacrebleu BLEU (zh tokenizer for Chinese) with multiple references, chrF, exact match, phenomena."""
 
+import random
+
 import pytest
+from sacrebleu.metrics import BLEU
 
 from course_lib.translator.corpus import Pair
-from course_lib.translator.metrics import corpus_scores, phenomenon_accuracy, reference_streams
+from course_lib.translator.metrics import clipped_matches, corpus_scores, phenomenon_accuracy, reference_streams
 
 
 def test_perfect_and_ranges():
@@ -45,3 +48,15 @@ def test_phenomenon_accuracy():
     pairs = [Pair("a", "甲。", ("ma_question",)), Pair("b", "乙。", ("ma_question", "measure_word")),
              Pair("c", "丙。", ())]
     assert phenomenon_accuracy(pairs, ["甲。", "错。", "丙。"]) == {"ma_question": 0.5, "measure_word": 0.0}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_clipped_matches_are_sacrebleus_counts(seed):
+    # sacrebleu's BLEU, told not to tokenise, keeps per order the clipped matches (counts) and n-grams (totals)
+    rng = random.Random(seed)
+    words = "a b c d e".split()
+    hypothesis = [rng.choice(words) for _ in range(rng.randint(1, 9))]
+    references = [[rng.choice(words) for _ in range(rng.randint(1, 9))] for _ in range(rng.randint(1, 3))]
+    stats = BLEU(tokenize="none").corpus_score([" ".join(hypothesis)], [[" ".join(r)] for r in references])
+    for n in range(1, 5):
+        assert clipped_matches(hypothesis, references, n) == (stats.counts[n - 1], stats.totals[n - 1])
