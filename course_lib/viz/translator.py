@@ -74,7 +74,7 @@ def plot_beam_search(data: dict):
     texts = [text for text, _ in data["pool"]][::-1]  # best on top
     scores = [score for _, score in data["pool"]][::-1]
     colours = ["tab:red" if i == len(texts) - 1 else "lightcoral" for i in range(len(texts))]
-    pool.bar_label(pool.barh(range(len(texts)), scores, color=colours), fmt="%.2f", fontsize=8)
+    pool.bar_label(pool.barh(range(len(texts)), scores, color=colours), fmt="%.2f", fontsize=8, label_type="center")
     pool.set_yticks(range(len(texts)), texts, fontsize=8)
     pool.set(xlabel="log P / lp", title="The pool of finished hypotheses")
     fig.tight_layout()
