@@ -5,7 +5,7 @@ from collections import Counter
 import torch
 
 from ..decoding import length_penalty, select_beams
-from ..translator.metrics import clipped_matches
+from ..translator.metrics import clipped_matches, ngram_counts
 from .core import CheckCase, Mistake, run_checks
 
 
@@ -47,19 +47,15 @@ def check_select_beams(fn) -> None:
 
 def _unclipped(hypothesis, references, n):
     """A known mistake: every hypothesis n-gram found in some reference counts, however often it repeats."""
-    grams = [tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n + 1)]
-    found = {tuple(r[i:i + n]) for r in references for i in range(len(r) - n + 1)}
-    return sum(g in found for g in grams), len(grams)
+    counts = ngram_counts(hypothesis, n)
+    found = set().union(*(ngram_counts(r, n) for r in references))
+    return sum(count for gram, count in counts.items() if gram in found), sum(counts.values())
 
 
 def _clipped_by_sum(hypothesis, references, n):
     """A known mistake: the clip is the n-gram's count summed over all the references."""
-    def ngrams(tokens):
-        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-
-    counts, total = ngrams(hypothesis), Counter()
-    for reference in references:
-        total += ngrams(reference)
+    counts = ngram_counts(hypothesis, n)
+    total = sum((ngram_counts(r, n) for r in references), Counter())
     return sum(min(c, total[g]) for g, c in counts.items()), sum(counts.values())
 
 

@@ -92,17 +92,19 @@ def phenomenon_check_accuracy(pairs, hypotheses: list[str], check) -> dict[str, 
     return {name: right / total for name, (right, total) in sorted(totals.items())}
 
 
+def ngram_counts(tokens: list[str], n: int) -> Counter:
+    """How often each n-gram (a tuple of n tokens) occurs in `tokens`: len(tokens) - n + 1 of them in all."""
+    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
 def clipped_matches(hypothesis: list[str], references: list[list[str]], n: int) -> tuple[int, int]:
     """BLEU's modified n-gram precision of one sentence as (matches, total) (Papineni et al. 2002, section 2.1).
 
     Each n-gram of the hypothesis counts at most as often as it occurs in any one reference (the maximum over the
     references, not their sum), so "the the the the" does not match "the cat" four times.
     """
-    def ngrams(tokens: list[str]) -> Counter:
-        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-
-    counts = ngrams(hypothesis)
+    counts = ngram_counts(hypothesis, n)
     most = Counter()
     for reference in references:
-        most |= ngrams(reference)  # | keeps the larger count of each n-gram
+        most |= ngram_counts(reference, n)  # | keeps the larger count of each n-gram
     return sum(min(count, most[gram]) for gram, count in counts.items()), sum(counts.values())
