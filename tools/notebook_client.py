@@ -10,6 +10,7 @@ import time
 from queue import Empty
 
 from nbclient import NotebookClient
+from nbclient.util import run_sync
 from nbconvert.preprocessors import ExecutePreprocessor
 
 SLICE_S = 1.0
@@ -40,6 +41,11 @@ class SlicedPolling:
         for channel in (kc.shell_channel, kc.iopub_channel):
             poll_in_slices(channel)
         return kc
+
+    def start_new_kernel_client(self):
+        # nbclient binds its sync twin (used by the sync setup_kernel, and so by nbconvert's ExecutePreprocessor)
+        # to its own coroutine, which would skip the override above: route it through the override
+        return run_sync(self.async_start_new_kernel_client)()
 
 
 class RobustNotebookClient(SlicedPolling, NotebookClient):

@@ -40,3 +40,22 @@ def test_a_message_that_never_comes_still_times_out():
     with pytest.raises(Empty):
         asyncio.run(channel.get_msg(timeout=0.35))
     assert 0.3 <= time.monotonic() - start < 1.0
+
+
+@pytest.mark.parametrize("client", ["RobustNotebookClient", "RobustExecutePreprocessor"])
+def test_the_kernel_started_by_the_sync_set_up_polls_in_slices(client):
+    # nbconvert's ExecutePreprocessor (the HTML edition) starts its kernel through nbclient's sync setup_kernel,
+    # whose start_new_kernel_client was bound to nbclient's own coroutine: without the mixin's sync twin the
+    # channels kept their blocking wait, and a missed wake-up cost a whole cell timeout (600 s)
+    import nbformat
+    import notebook_client
+
+    nb = nbformat.v4.new_notebook()
+    if client == "RobustNotebookClient":
+        runner = notebook_client.RobustNotebookClient(nb, kernel_name="python3")
+    else:  # the preprocessor is given its notebook by preprocess(), which then calls setup_kernel
+        runner = notebook_client.RobustExecutePreprocessor(kernel_name="python3")
+        runner.nb = nb
+    with runner.setup_kernel():
+        channels = (runner.kc.shell_channel, runner.kc.iopub_channel)
+        assert all(channel.get_msg.__name__ == "sliced" for channel in channels)
