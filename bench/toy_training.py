@@ -114,6 +114,12 @@ def report(name: str, seed: int, result: dict) -> bool:
     return ok
 
 
+def kernel_path_name() -> str:
+    """The KERNEL_PATHS name of this process's environment ("plain" when it sets neither variable)."""
+    chosen = [n for n, env in KERNEL_PATHS.items() if env and all(os.environ.get(k) == v for k, v in env.items())]
+    return chosen[0] if chosen else "plain"
+
+
 def main(argv=None) -> bool:
     """Train and report every seed on this process's kernel path (or on each path); True when every check holds."""
     args = parse_args(argv)
@@ -125,8 +131,7 @@ def main(argv=None) -> bool:
         return not any(codes)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)  # as notebook 10
-    chosen = [n for n, env in KERNEL_PATHS.items() if env and all(os.environ.get(k) == v for k, v in env.items())]
-    name = chosen[0] if chosen else "plain"
+    name = kernel_path_name()
     print(f"kernel path {name} ({torch.backends.cpu.get_cpu_capability()}), {args.threads} thread(s), "
           f"{args.steps} steps, peak lr {args.peak_lr}, warm-up {args.warmup}; thresholds: accuracy >= {MIN_ACCURACY}, "
           f"loss - floor < {MAX_LOSS_ABOVE_FLOOR}, best head > {MIN_BEST_HEAD}, layer 2 sharper than layer 1; "
