@@ -10,7 +10,7 @@ NOTEBOOKS ?= $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 # The notebooks that train: they are run again on the kernel paths of other CPUs (see test-portability).
 TRAINING_NOTEBOOKS := notebooks/10_transformer.ipynb notebooks/11_mla.ipynb notebooks/12_translator.ipynb
-# Strict nbval. The slowest cell (12's training, about 90 s on two quiet cores) has 6x that before it times out.
+# Strict nbval. The slowest cell (12's training, 96 s on one quiet thread) has over 6x that before it times out.
 NBVAL := env -u MPLBACKEND $(BIN)/python -m pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	--nbval-sanitize-with=notebooks/nbval_sanitize.cfg --nbval-cell-timeout=600
 
@@ -38,11 +38,12 @@ test-notebooks: $(STAMP)
 	$(NBVAL) --durations=5 $(NOTEBOOKS)
 
 # Stored outputs must hold on any CPU: the training notebooks again, as on a laptop without AVX-512 (avx2) and on
-# the plainest kernels with MKL's reproducible mode (default + COMPATIBLE); harmless where a CPU lacks either. Each
+# the plainest kernels with MKL's reproducible mode (default + COMPATIBLE); harmless where a CPU lacks either. The
+# avx2 run unsets MKL_CBWR, as such a laptop has it, whatever the caller's environment sets. Each
 # run works on its own copy (build/portability-*/notebooks), so what 12 writes to ../build is its own.
 test-portability: test-portability-avx2 test-portability-default
 
-test-portability-avx2: KERNELS := ATEN_CPU_CAPABILITY=avx2
+test-portability-avx2: KERNELS := env -u MKL_CBWR ATEN_CPU_CAPABILITY=avx2
 test-portability-default: KERNELS := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 test-portability-avx2 test-portability-default: test-portability-%: $(STAMP)
 	rm -rf build/portability-$* && mkdir -p build/portability-$*/notebooks
