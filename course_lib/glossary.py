@@ -221,6 +221,7 @@ GLOSSARY_BY_NOTEBOOK: dict[str, dict[str, str]] = {
         "held-out set": "留出集",
         "learning-rate warm-up": "学习率预热",
         "step budget": "步数预算",
+        "learning-rate cool-down": "学习率退火",
         "diagonal": "对角线",
         "anti-diagonal": "反对角线",
         "dropout": "随机失活",

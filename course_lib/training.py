@@ -43,17 +43,28 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, smo
     return loss[keep].sum() / count
 
 
-def warmup_inverse_sqrt(step: int, warmup_steps: int) -> float:
-    """Learning-rate factor: linear warm-up to 1 at `warmup_steps`, then 1/√step decay (peak = base lr)."""
-    # lr(s) = lr_peak · min(s / w, √(w / s)) with s counted from 1
+def warmup_inverse_sqrt(step: int, warmup_steps: int, total_steps: int | None = None,
+                        cooldown_steps: int = 0) -> float:
+    """Learning-rate factor: linear warm-up to 1 at `warmup_steps`, then 1/√step decay (peak = base lr), and over
+    the last `cooldown_steps` of `total_steps` a linear fall towards 0 (a cool-down; 0: none)."""
+    # lr(s) = lr_peak · min(s / w, √(w / s)) · min(1, (T − s + 1) / c) with s counted from 1
     step = max(step, 1)
-    return min(step / warmup_steps, (warmup_steps / step) ** 0.5)
+    factor = min(step / warmup_steps, (warmup_steps / step) ** 0.5)
+    if cooldown_steps:
+        factor *= min(1.0, (total_steps - step + 1) / cooldown_steps)
+    return factor
 
 
-def inverse_sqrt_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int) -> LambdaLR:
+def inverse_sqrt_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int | None = None,
+                          cooldown_steps: int = 0) -> LambdaLR:
     """A LambdaLR applying `warmup_inverse_sqrt`; the optimizer's lr is the peak, reached at `warmup_steps`."""
     require_positive_int("warmup_steps", warmup_steps)
-    return LambdaLR(optimizer, lambda step: warmup_inverse_sqrt(step + 1, warmup_steps))
+    require_non_negative_int("cooldown_steps", cooldown_steps)
+    if cooldown_steps:
+        require_positive_int("total_steps", total_steps)
+        if cooldown_steps > total_steps:
+            raise ValueError(f"cooldown_steps={cooldown_steps} is more than total_steps={total_steps}")
+    return LambdaLR(optimizer, lambda step: warmup_inverse_sqrt(step + 1, warmup_steps, total_steps, cooldown_steps))
 
 
 @dataclass(frozen=True)
@@ -69,17 +80,24 @@ class ToyTrainingConfig:
     batch_size: int = 64
     peak_lr: float = 3e-3
     warmup: int = 100
+    cooldown: float = 0.2  # the share of steps at the end where the rate falls to 0: the model kept is not mid-jump
     smoothing: float = 0.1
     seed: int = 0  # the initial weights; the training strings are drawn with seed + 1
 
     def __post_init__(self):
         for name in ("d_model", "num_heads", "num_layers", "d_ff", "max_digits", "steps", "batch_size", "warmup"):
             require_positive_int(name, getattr(self, name))
+        require_probability("cooldown", self.cooldown)
         require_head_split(self.d_model, self.num_heads)
         require_probability("smoothing", self.smoothing)
         require_non_negative_int("seed", self.seed)
         if not self.peak_lr > 0:
             raise ValueError(f"peak_lr must be > 0, got peak_lr={self.peak_lr}")
+
+    @property
+    def cooldown_steps(self) -> int:
+        """The number of steps the cool-down lasts."""
+        return round(self.cooldown * self.steps)
 
 
 def toy_model(config: ToyTrainingConfig) -> Transformer:
@@ -98,7 +116,7 @@ def train_toy_task(task: str, config: ToyTrainingConfig = ToyTrainingConfig(), p
     torch.manual_seed(config.seed)
     model = set_fused(toy_model(config))  # fused attention and LayerNorm: the same maths, faster
     optimizer = torch.optim.Adam(model.parameters(), lr=config.peak_lr, betas=(0.9, 0.98), eps=1e-9)
-    schedule = inverse_sqrt_schedule(optimizer, config.warmup)
+    schedule = inverse_sqrt_schedule(optimizer, config.warmup, config.steps, config.cooldown_steps)
     data = torch.Generator().manual_seed(config.seed + 1)
     losses = []
     model.train()

@@ -6,7 +6,12 @@ import torch.nn.functional as F
 
 from course_lib import BOS_ID, EOS_ID, PAD_ID, Transformer
 from course_lib.decoding import beam_search, greedy_decode, never_special, next_logits
-from course_lib.training import inverse_sqrt_schedule, label_smoothed_cross_entropy, warmup_inverse_sqrt
+from course_lib.training import (
+    ToyTrainingConfig,
+    inverse_sqrt_schedule,
+    label_smoothed_cross_entropy,
+    warmup_inverse_sqrt,
+)
 
 
 @pytest.fixture
@@ -87,6 +92,33 @@ def test_schedule_warms_up_then_decays():
         opt.step()
         sched.step()
     assert lrs[:4] == [0.5, 1.0, 1.5, 2.0] and lrs[4] < 2.0
+
+
+def test_cooldown_falls_linearly_to_zero_over_the_last_steps():
+    # 10 steps, warm-up 1, the last 4 cooling down: the factor is 1/sqrt(s), times 4/4, 3/4, 2/4, 1/4 at s = 7..10
+    factors = [warmup_inverse_sqrt(s, 1, total_steps=10, cooldown_steps=4) for s in range(1, 11)]
+    plain = [warmup_inverse_sqrt(s, 1) for s in range(1, 11)]
+    assert factors[:7] == plain[:7]
+    assert factors[7:] == pytest.approx([plain[7] * 3 / 4, plain[8] * 2 / 4, plain[9] * 1 / 4])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = inverse_sqrt_schedule(opt, 1, 10, 4)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx(factors)
+
+
+def test_cooldown_is_checked():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="cooldown_steps=5 is more than total_steps=4"):
+        inverse_sqrt_schedule(opt, 1, 4, 5)
+    with pytest.raises(TypeError, match="total_steps"):  # a cool-down needs the budget it ends
+        inverse_sqrt_schedule(opt, 1, None, 5)
+    with pytest.raises(ValueError, match="cooldown"):
+        ToyTrainingConfig(cooldown=1.5)
+    assert ToyTrainingConfig(steps=500, cooldown=0.2).cooldown_steps == 100
 
 
 def test_beam_cached_equals_recomputed(model):

@@ -4,8 +4,10 @@ import asyncio
 import time
 from queue import Empty
 
+import nbformat
 import pytest
 from edition_tools import RobustNotebookClient  # noqa: F401  (puts tools/ on the path)
+from execute import coalesce_streams
 from notebook_client import poll_in_slices
 
 
@@ -59,3 +61,14 @@ def test_the_kernel_started_by_the_sync_set_up_polls_in_slices(client):
     with runner.setup_kernel():
         channels = (runner.kc.shell_channel, runner.kc.iopub_channel)
         assert all(channel.get_msg.__name__ == "sliced" for channel in channels)
+
+
+def test_make_outputs_stores_one_stream_per_print():
+    # a print the kernel flushed in two chunks is stored as one output, as nbval compares it
+    outputs = [nbformat.v4.new_output("stream", name="stdout", text="Config(steps=500)"),
+               nbformat.v4.new_output("stream", name="stdout", text="\n"),
+               nbformat.v4.new_output("stream", name="stderr", text="warning\n"),
+               nbformat.v4.new_output("stream", name="stdout", text="done\n")]
+    merged = coalesce_streams(outputs)
+    assert [(o.name, o.text) for o in merged] == [("stdout", "Config(steps=500)\n"), ("stderr", "warning\n"),
+                                                 ("stdout", "done\n")]
