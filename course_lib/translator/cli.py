@@ -15,7 +15,7 @@ DEFAULT_MINUTES = 10.0  # the budget when neither --max-steps nor --max-minutes 
 MAX_BEAM = 64  # wider beams cost memory and time and, past a handful, no longer help BLEU
 # train options that name a setting of the run (None: not given; a resumed run keeps its own)
 RUN_OPTIONS = ("corpus", "preset", "seed", "split_seed", "split_method", "subwords", "skip_malformed", "attention",
-               "eval_every", "max_steps", "max_minutes")
+               "lr", "eval_every", "max_steps", "max_minutes")
 
 
 def number(kind, accept, expected: str):
@@ -58,6 +58,8 @@ def parser() -> Parser:
                        "when --max-steps is not given either)")
     train.add_argument("--max-steps", type=POSITIVE_INT, help="stop after this many optimizer steps")
     train.add_argument("--device", default="auto", choices=DEVICES)
+    train.add_argument("--lr", type=POSITIVE_FLOAT, help="peak learning rate (default: the preset's; tiny: 2e-3 on the "
+                       "toy corpus, 3e-3 on a real one)")
     train.add_argument("--seed", type=SEED, help="initial weights, dropout and batch order (default: 0)")
     train.add_argument("--split-seed", type=int, help="which sentences go to train/valid/test (default: 0)")
     train.add_argument("--split-method", choices=sorted(SPLIT_METHODS),

@@ -13,9 +13,11 @@ PRESETS = {
     "base": dict(d_model=512, num_heads=8, num_encoder_layers=6, num_decoder_layers=6, d_ff=2048, dropout=0.1),
 }
 PRESET_TRAINING = {
-    "tiny": dict(lr=2e-3, warmup_steps=300, max_tokens=3000),
-    "small": dict(lr=1e-3, warmup_steps=1000, max_tokens=8000),
-    "base": dict(lr=7e-4, warmup_steps=2000, max_tokens=16000),
+    # lr on the toy corpus; real_lr on real ones (tiny's chosen on Tatoeba's validation BLEU at 2,400 steps: 28.8
+    # at 3e-3 against 27.9 at 2e-3; small's and base's not tuned)
+    "tiny": dict(lr=2e-3, real_lr=3e-3, warmup_steps=300, max_tokens=3000),
+    "small": dict(lr=1e-3, real_lr=1e-3, warmup_steps=1000, max_tokens=8000),
+    "base": dict(lr=7e-4, real_lr=7e-4, warmup_steps=2000, max_tokens=16000),
 }
 DEVICES = ("auto", "cpu", "cuda", "mps")
 ATTENTIONS = ("mha", "mla")
@@ -76,7 +78,8 @@ class TrainConfig:
         training = PRESET_TRAINING[preset]
         values = asdict(self)
         values.update(preset=preset, device=device,
-                      lr=self.lr or training["lr"], warmup_steps=self.warmup_steps or training["warmup_steps"],
+                      lr=self.lr or training["lr" if self.corpus == "toy" else "real_lr"],
+                      warmup_steps=self.warmup_steps or training["warmup_steps"],
                       max_tokens=self.max_tokens or training["max_tokens"],
                       min_freq=self.min_freq or (1 if self.corpus == "toy" else 2),
                       model={**PRESETS[preset], **self.model})

@@ -146,9 +146,9 @@ class Trainer:
         """Configuration, data, languages, model, optimizer; the saved state when resuming."""
         self.saved_path = checkpoint_file(self.out_dir, LAST) if resume else None
         saved = load_checkpoint(self.saved_path) if resume else None
-        if self.world > 1:
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.device = self.setup_device(config.device)
+        if self.world > 1:  # the backend of the run's device: --device cpu on a GPU machine needs gloo too
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         # 1. configuration, data and languages: from the checkpoint when resuming, else built afresh
         if saved is not None:
             self.config, changes = resumed_config(config_from_checkpoint(saved, self.saved_path), config, given,

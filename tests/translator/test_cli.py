@@ -158,6 +158,7 @@ def test_a_name_that_is_no_translator_device_is_refused(name):
     ["train", "--out", "OUT", "--max-minutes", "nan"],
     ["train", "--out", "OUT", "--max-steps", "0"],
     ["train", "--out", "OUT", "--max-steps", "-5", "--max-minutes", "1"],
+    ["train", "--out", "OUT", "--max-steps", "1", "--lr", "0"],
 ])
 def test_non_positive_numbers_are_refused_by_the_parser(checkpoint, tmp_path, capsys, args):
     args = [str(checkpoint) if a == "CKPT" else str(tmp_path / "OUT") if a == "OUT" else a for a in args]
@@ -176,7 +177,8 @@ def test_train_and_evaluate_a_tsv_corpus_from_the_command_line(tmp_path, capsys)
     train_args = ["train", "--corpus", str(corpus), "--out", str(out), "--max-steps", "2", "--quiet"]
     assert main(train_args) == 1
     assert f"corpus.tsv:{bad_line}: expected 2 or 3 tab-separated columns" in one_error_line(capsys)
-    assert main(train_args + ["--skip-malformed"]) == 0
+    assert main(train_args + ["--skip-malformed", "--lr", "0.004"]) == 0
+    assert load_checkpoint(out, "last.pt")["config"]["lr"] == 0.004  # --lr given; else tiny's 3e-3 on a real corpus
     printed = capsys.readouterr().out
     assert "skipped 1 malformed lines" in printed and "trained 2 steps" in printed
     assert main(["evaluate", "--checkpoint", str(out), "--split", "train", "--json"]) == 0

@@ -108,3 +108,22 @@ def test_two_processes_seed_apart_and_resume_exactly(tmp_path):
     for name, tensor in straight["model"].items():
         assert torch.equal(tensor, halves["model"][name]), name
     assert straight["history"]["loss"] == halves["history"]["loss"]
+
+
+def cpu_run_on_a_gpu_machine_worker(rank: int, world: int, port: int, out: str) -> None:
+    """A `--device cpu` run under torchrun where CUDA is present: its process group must be gloo, not NCCL."""
+    from course_lib.translator import TrainConfig, train
+
+    torch.cuda.is_available = lambda: True  # what a GPU machine reports (NCCL cannot carry CPU tensors)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    train(TrainConfig(corpus=str(FIXTURE), device="cpu", max_steps=1, max_tokens=60, eval_sentences=2,
+                      model=dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32)),
+          out, progress=False, log=lambda *_: None)
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
+def test_a_cpu_run_on_a_gpu_machine_uses_gloo(tmp_path):
+    # seen on an H200 machine: the backend followed torch.cuda.is_available(), and DDP on CPU tensors then failed
+    mp.spawn(cpu_run_on_a_gpu_machine_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["progress"]["step"] == 1

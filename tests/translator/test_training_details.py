@@ -109,3 +109,14 @@ def test_kana_marks_a_japanese_target():
     assert guess_target_lang([Pair("I like cats.", "私は猫が好きです。")]) == "ja"
     assert guess_target_lang([Pair("I like cats.", "我喜欢猫。")]) == "zh"
     assert guess_target_lang([Pair("I like cats.", "J'aime les chats.")]) == "xx"
+
+
+def test_the_learning_rate_default_depends_on_the_corpus():
+    # tiny trains the toy grammar at 2e-3 (notebook 12's margins) and real corpora at 3e-3 (Tatoeba's validation);
+    # a given lr wins either way
+    from course_lib.translator import TrainConfig
+
+    assert TrainConfig(corpus="toy", preset="tiny", max_steps=1).resolved("cpu").lr == 2e-3
+    assert TrainConfig(corpus="pairs.tsv", preset="tiny", max_steps=1).resolved("cpu").lr == 3e-3
+    assert TrainConfig(corpus="pairs.tsv", preset="base", max_steps=1).resolved("cuda").lr == 7e-4
+    assert TrainConfig(corpus="pairs.tsv", preset="tiny", max_steps=1, lr=1e-3).resolved("cpu").lr == 1e-3
