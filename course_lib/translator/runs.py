@@ -137,12 +137,14 @@ def resumed_config(saved: TrainConfig, requested: TrainConfig, given, path) -> t
 
 class StopSignals:
     """While active, SIGINT (Ctrl-C) and SIGTERM only ask the training loop to stop: it saves, then raises
-    Interrupted. A second signal acts at once (the handlers from before are back). Main thread only."""
+    Interrupted. A second signal acts at once (the handlers from before are back). Main thread only; a signal the
+    process ignores (a job started in the background, or under nohup) stays ignored."""
 
     def __enter__(self) -> "StopSignals":
         self.signum, self.previous = None, {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = {signum: signal.signal(signum, self.ask) for signum in (signal.SIGINT, signal.SIGTERM)}
+            self.previous = {signum: signal.signal(signum, self.ask) for signum in (signal.SIGINT, signal.SIGTERM)
+                             if signal.getsignal(signum) is not signal.SIG_IGN}
         return self
 
     def ask(self, signum, frame) -> None:

@@ -1,5 +1,6 @@
 """Fixtures of the translator tests."""
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,11 @@ def tiny_config():
                                                    num_decoder_layers=1, d_ff=32, dropout=0.1))
         return TrainConfig(**{**settings, **overrides})
     return make
+
+
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT as a terminal leaves it (KeyboardInterrupt), whatever started pytest: a background job ignores it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -17,7 +17,7 @@ from course_lib.translator import TrainConfig, config, train
 from course_lib.translator import trainer as trainer_module
 from course_lib.translator.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from course_lib.translator.cli import main
-from course_lib.translator.runs import Interrupted, RunError, RunLock
+from course_lib.translator.runs import Interrupted, RunError, RunLock, StopSignals
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini.tsv"
 TINY = dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32, dropout=0.1)
@@ -162,7 +162,8 @@ def drain(stream, into: bytearray) -> None:
         into.extend(chunk)
 
 
-TINY_CLI = ("import sys; from course_lib.translator import config; "
+TINY_CLI = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # Ctrl-C as in a terminal
+            "from course_lib.translator import config; "
             f"config.PRESETS['tiny'] = {TINY!r}; "
             "from course_lib.translator.cli import main; sys.exit(main(sys.argv[1:]))")
 
@@ -199,7 +200,7 @@ def test_a_signal_saves_the_run_and_exits_with_one_line_of_its_own(tmp_path, sig
         assert summary["steps"] == step + 2
 
 
-def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch, tiny_config):
+def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch, tiny_config, terminal_sigint):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     train(tiny_config(max_steps=7), straight, **QUIET)
     step = trainer_module.Trainer.train_step
@@ -213,7 +214,7 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setattr(trainer_module.Trainer, "train_step", signalled_at_step_3)
     with pytest.raises(Interrupted, match=f"stopped by SIGINT at step 3; saved {re.escape(str(stopped / LAST))}"):
         train(tiny_config(max_steps=7), stopped, **QUIET)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler from before is back
     monkeypatch.undo()
     assert load_checkpoint(stopped, LAST)["progress"]["step"] == 3
     train(tiny_config(max_steps=7), stopped, resume=True, **QUIET)
@@ -221,6 +222,17 @@ def test_an_interrupted_run_resumes_exactly(tmp_path, monkeypatch, tiny_config):
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
     assert a["history"]["loss"] == b["history"]["loss"]
+
+
+def test_a_signal_the_process_ignores_stays_ignored():
+    # a run started in the background (`make test &`, nohup) ignores Ctrl-C; SIGTERM still saves it
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopSignals() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == stop.ask
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_last_is_saved_every_few_minutes(tmp_path, monkeypatch, tiny_config):
