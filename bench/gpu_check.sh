@@ -9,8 +9,9 @@
 # 4. the unit tests on this machine's torch, in the background on four CPU workers;
 # 5. Tatoeba with the `base` preset on CUDA for what the budget leaves after a reserve for scoring, then test
 #    BLEU (greedy and beam 4) and the everyday sentences (bench/translator.py tatoeba).
-# Logs and JSON go to $OUT (default build/gpu); DEVICE=cpu PRESET=tiny make a dry run without a GPU. Packages the machine lacks (nbval and the Jupyter kernel) can be
-# installed beforehand, e.g. `pip install --target /tmp/site .whl/*.whl` with PYTHONPATH=/tmp/site.
+# Logs and JSON go to $OUT (default build/gpu); DEVICE=cpu PRESET=tiny make a dry run without a GPU. Packages the
+# machine lacks (nbval and the Jupyter kernel, on a bare GPU image) can be installed beforehand, e.g.
+# `pip install --target /tmp/site .whl/*.whl` with PYTHONPATH=/tmp/site (README: the run recorded there).
 set -u
 START=$SECONDS
 BUDGET=${1:-560}
